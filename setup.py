@@ -1,0 +1,28 @@
+"""Package metadata comes from settings.ini, the single place nbdev and pip both read."""
+from configparser import ConfigParser
+import setuptools
+
+cfg = ConfigParser(delimiters=["="])
+cfg.read("settings.ini", encoding="utf-8")
+cfg = cfg["DEFAULT"]
+
+setuptools.setup(
+    name=cfg["lib_name"],
+    version=cfg["version"],
+    description=cfg["description"],
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    author=cfg["author"],
+    license="Apache-2.0",
+    python_requires=">=" + cfg["min_python"],
+    packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
+    package_data={cfg["lib_path"]: ["data/*.json"]},
+    include_package_data=True,
+    install_requires=cfg.get("requirements", "").split(),
+    extras_require={"dev": cfg.get("dev_requirements", "").split()},
+    entry_points={
+        "console_scripts": cfg.get("console_scripts", "").split(),
+        "nbdev": [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d'],
+    },
+    zip_safe=False,
+)
