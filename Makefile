@@ -49,5 +49,8 @@ pytest: install browser
 
 test: check-export check-notebooks nbtest pytest
 
+# The main job: every strategy on every bundled simplex with the embedded model; rerun to resume.
+DEMO_RUN ?= runs/demo
+DEMO_CACHE ?= .cache/activations
 demo: install
-	$(BIN)/python -c "from hatcat_stier.schedule import schedule_table; print(schedule_table())"
+	$(BIN)/hatcat-stier compare --run-dir $(DEMO_RUN) --cache-dir $(DEMO_CACHE)

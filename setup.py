@@ -15,9 +15,9 @@ setuptools.setup(
     author=cfg["author"],
     license="Apache-2.0",
     python_requires=">=" + cfg["min_python"],
-    packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
-    package_data={cfg["lib_path"]: ["data/*.json"]},
-    include_package_data=True,
+    # data/ holds the bundled simplex definitions: a package of JSON files only
+    packages=[cfg["lib_path"], cfg["lib_path"] + ".data"],
+    package_data={cfg["lib_path"] + ".data": ["*.json"]},
     install_requires=cfg.get("requirements", "").split(),
     extras_require={"dev": cfg.get("dev_requirements", "").split()},
     entry_points={
