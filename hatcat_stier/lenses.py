@@ -6,12 +6,12 @@
 __all__ = ['check_activations', 'check_labels', 'check_groups', 'Lens', 'classification_metrics', 'negative_groups',
            'calibration_by_group', 'calibration_score', 'ece', 'brier', 'bootstrap_ci', 'quality_report']
 
-# %% ../nbs/04_lenses.ipynb #6dc7c83f
+# %% ../nbs/04_lenses.ipynb #37f50987
 import json
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save as safetensors_bytes
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, precision_recall_fscore_support, roc_auc_score
@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from fastcore.basics import patch
 
 from .schedule import grade_for
+from .storage import write_atomic
 
 # %% ../nbs/04_lenses.ipynb #2c8ec3a4
 def check_activations(X, # array-like (rows, features)
@@ -146,7 +147,7 @@ def __repr__(self:Lens, N_CHAR_MAX=700):
     state = f"fitted on {self.n_features_in_} features" if hasattr(self, "weights_") else "not fitted"
     return f"{BaseEstimator.__repr__(self, N_CHAR_MAX)}  # {state}"
 
-# %% ../nbs/04_lenses.ipynb #97cf2e88
+# %% ../nbs/04_lenses.ipynb #de38bd7f
 def _sidecar(path): return Path(path).with_suffix(".json")
 
 @patch
@@ -162,8 +163,8 @@ def save(self:Lens, path, # the .safetensors file to write; the JSON goes beside
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"{kind}_{i}": np.ascontiguousarray(a) for kind, arrays in (("weight", self.weights_), ("bias", self.biases_))
                for i, a in enumerate(arrays)}
-    save_file(tensors, str(path))
-    _sidecar(path).write_text(text + "\n")
+    write_atomic(path, safetensors_bytes(tensors))
+    write_atomic(_sidecar(path), (text + "\n").encode())
     return path
 
 # %% ../nbs/04_lenses.ipynb #d9b256e6
