@@ -6,9 +6,9 @@
 __all__ = ['RESULT_FIELDS', 'HISTORY_FIELDS', 'TIER_COLORS', 'STRATEGY_STYLES', 'SPARE_STYLES', 'SAMPLE_TICKS', 'TRACES_PER_RUN',
            'SUMMARY_COLUMNS', 'lens_key', 'lens_label', 'activation_result', 'strategy_style', 'strategy_traces',
            'lens_traces', 'convergence_figure', 'summary_row', 'summary_html', 'lens_runs', 'figures_for',
-           'report_html', 'LiveTrainingPlot', 'replay']
+           'markdown_table_html', 'report_html', 'LiveTrainingPlot', 'replay']
 
-# %% ../nbs/06_live.ipynb #9ede3e56
+# %% ../nbs/06_live.ipynb #4f155f91
 import html
 import math
 from pathlib import Path
@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from fastcore.basics import patch
 from plotly.subplots import make_subplots
 
+from .storage import write_atomic
 from .trainer import TrainerCallback, TrainerControl, TrainerState
 
 # %% ../nbs/06_live.ipynb #ae3e2be6
@@ -158,21 +159,29 @@ def figures_for(results:list, # finished runs' results
     "One convergence figure per lens, keyed by (dimension, pole)."
     return {key: convergence_figure(runs, lens_label(key), height) for key, runs in lens_runs(results).items()}
 
-# %% ../nbs/06_live.ipynb #519c555f
+# %% ../nbs/06_live.ipynb #e6ca2b28
+def markdown_table_html(table:str)->str:
+    "A markdown table (header, separator, rows) as an HTML table, cells escaped."
+    rows = [[html.escape(c.strip()) for c in line.strip().strip("|").split("|")] for line in table.strip().splitlines()]
+    head, body = rows[0], rows[2:]
+    return ("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</tbody></table>")
+
 def report_html(results:list, # finished runs' results
                 path, # where to write the report
                 title:str="hatcat_stier training report", # page title and heading
                 include_plotlyjs=True, # True embeds plotly.js; "cdn" links to it
+                intro:str="", # HTML shown above the summary, e.g. a comparison table
                )->Path:
-    "Write the summary table and every lens's convergence figure to a static HTML file."
+    "Write the summary table and every lens's convergence figure to a static HTML file (atomically)."
     figs = [f"<h2>{html.escape(lens_label(key))}</h2>"
             + fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False)
             for i, (key, fig) in enumerate(figures_for(results).items())]
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>{summary_html(results)}{''.join(figs)}</body></html>")
+            f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>{intro}{summary_html(results)}{''.join(figs)}</body></html>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page.encode("utf-8"))
     return path
 
 # %% ../nbs/06_live.ipynb #64d66f23

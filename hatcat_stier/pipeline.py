@@ -10,7 +10,7 @@ __all__ = ['STRATEGIES', 'SPLITS', 'STAT_LABELS', 'pole_dir', 'check_strategy', 
            'compare_strategies', 'write_comparison', 'run_table', 'show_run', 'train_simplex_pole_exponential',
            'TqdmCallback']
 
-# %% ../nbs/07_pipeline.ipynb #df99e255
+# %% ../nbs/07_pipeline.ipynb #7a244838
 import time
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .storage import read_json, write_atomic, write_json
 from .trainer import (DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
 from .lenses import Lens
-from .live import report_html
+from .live import markdown_table_html, report_html
 
 # %% ../nbs/07_pipeline.ipynb #25670b9c
 def pole_dir(run_dir, dimension:str, pole_name:str)->Path:
@@ -296,7 +296,7 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
         lines.append(f"| {label} | " + " | ".join(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names) + " |")
     return "\n".join(lines)
 
-# %% ../nbs/07_pipeline.ipynb #128b94d1
+# %% ../nbs/07_pipeline.ipynb #cd918c05
 def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` objects
                        strategies=STRATEGIES, # which to run, in this order
                        model=None, tokenizer=None, run_dir="runs/compare", layer_idx:int=12, pooling:str="mean",
@@ -312,15 +312,19 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
                                            progress=progress) for s in strategies}
     return write_comparison(run_dir, summaries, simplexes, extraction_seconds=source.seconds)
 
-def write_comparison(run_dir, summaries:dict, simplexes:list, extraction_seconds:float=0.0)->dict:
+def write_comparison(run_dir, summaries:dict, simplexes:list,
+                     extraction_seconds:float=0.0, # spent by this call; added to what earlier (resumed) calls spent
+                    )->dict:
     "comparison.json, comparison.md and report.html for `summaries` (strategy -> run summary)."
     stats = {s: summary["stats"] for s, summary in summaries.items()}
     table = comparison_table(stats)
+    if (run_dir / "comparison.json").exists(): extraction_seconds += read_json(run_dir / "comparison.json")["extraction_seconds"]
     write_json(run_dir / "comparison.json", {"stats": stats, "extraction_seconds": extraction_seconds})
     write_atomic(run_dir / "comparison.md", (table + "\n").encode())
     results = [{**r["activation"], "strategy": s} for s in summaries for d in simplexes for p in POLE_NAMES
                if (r := load_pole(run_dir / s, d.dimension, p))]
-    report_html(results, run_dir / "report.html", title="hatcat_stier strategy comparison")
+    report_html(results, run_dir / "report.html", title="hatcat_stier strategy comparison",
+                intro=markdown_table_html(table) + f"<p>Activation extraction: {extraction_seconds:.1f} s, shared by all strategies.</p>")
     return {"stats": stats, "table": table, "extraction_seconds": extraction_seconds}
 
 # %% ../nbs/07_pipeline.ipynb #afbff112
