@@ -27,13 +27,12 @@ browser:
 export: install
 	$(BIN)/nbdev_export
 
-# Fails when the notebooks export to something other than the committed package.
+# Fails when the notebooks export to something other than the package in the tree (in a clean clone: the committed one).
 check-export: install
 	@snap=$$(mktemp -d) && cp -r hatcat_stier "$$snap/" && $(BIN)/nbdev_export && \
 	if ! diff -r --exclude=__pycache__ "$$snap/hatcat_stier" hatcat_stier; then \
 	  echo "hatcat_stier/ differed from what nbs/ exports (now re-exported): commit both"; rm -rf "$$snap"; exit 1; fi; \
 	rm -rf "$$snap"
-	@test -z "$$(git status --porcelain -- hatcat_stier)" || { git status --short -- hatcat_stier; echo "hatcat_stier/ is not committed as exported"; exit 1; }
 
 check-notebooks: install
 	$(BIN)/python .ci/check_notebooks.py nbs

@@ -113,12 +113,13 @@ def max_tokens(model, tokenizer)->int|None:
     limits = [int(l) for l in limits if l and l < 1e9]  # tokenizers without a limit report 1e30
     return min(limits, default=None)
 
-# %% ../nbs/03_activations.ipynb #dbe61249
+# %% ../nbs/03_activations.ipynb #668adde4
 def tokenize(tokenizer, prompts:list, max_length:int|None=None)->list:
     "Token id lists, unpadded; an empty prompt becomes the start token alone, long ones are cut with a warning."
     if not prompts: return []
     ids = tokenizer(prompts)["input_ids"]
-    start = next(t for t in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None)
+    start = next((t for t in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None), None)
+    if start is None: raise ValueError("the tokenizer has no bos, eos or pad token to stand for an empty prompt")
     ids = [i or [start] for i in ids]
     n_long = sum(len(i) > max_length for i in ids) if max_length else 0
     if n_long:
@@ -300,7 +301,7 @@ def get(self:ShardStore, keys:list, dim:int)->np.ndarray:
     "The rows of `keys`, in order, as an (n, dim) float32 array."
     return np.stack([self.rows[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
 
-# %% ../nbs/03_activations.ipynb #c9cc8051
+# %% ../nbs/03_activations.ipynb #5899296f
 class ActivationCache:
     "Pooled activations on disk under `folder`: each prompt is extracted once per model, layer and pooling."
     def __init__(self, folder, # created if missing; safe to share between runs
@@ -316,16 +317,24 @@ class ActivationCache:
         return self._stores[key]
 
     def extract(self, model, tokenizer, prompts, layer_idx=12, pooling:str="mean",
-                **kwargs): # passed to `extract_activations` (device, batch_size, progress, max_length)
+                max_length:int|None=None, # truncation limit (part of the key); None = the model's limit
+                progress:bool|None=None, # a progress bar; None = for more than one chunk
+                chunk:int=1024, # prompts extracted and saved at a time: an interruption loses at most one chunk
+                **kwargs): # passed to `extract_activations` (device, batch_size)
         "`extract_activations` through the cache: only prompts never seen for this model, layer and pooling are run."
         layers, prompts = check_layers(model, layer_idx), check_prompts(prompts)
-        mid = model_id(model)
+        mid = model_id(model) + (f"-max{max_length}" if max_length else "")
         stores = {l: self.store(mid, l, check_pooling(pooling)) for l in layers}
         keys = [prompt_key(p) for p in prompts]
-        todo = {k: p for k, p in zip(keys, prompts) if any(k not in s for s in stores.values())}
-        if todo:
-            fresh = extract_activations(model, tokenizer, list(todo.values()), layer_idx=layers, pooling=pooling, **kwargs)
-            for l, s in stores.items(): s.add(list(todo), fresh[l])
+        todo = list({k: p for k, p in zip(keys, prompts) if any(k not in s for s in stores.values())}.items())
+        with tqdm(total=len(todo), desc="activations", unit="prompt",
+                  disable=not todo or (progress is False) or (progress is None and len(todo) <= chunk)) as bar:
+            for start in range(0, len(todo), chunk):
+                part = todo[start:start + chunk]
+                fresh = extract_activations(model, tokenizer, [p for _, p in part], layer_idx=layers, pooling=pooling,
+                                            max_length=max_length, progress=False, **kwargs)
+                for l, s in stores.items(): s.add([k for k, _ in part], fresh[l])
+                bar.update(len(part))
         out = {l: s.get(keys, model.config.get_text_config().hidden_size) for l, s in stores.items()}
         return out if _many(layer_idx) else out[layers[0]]
 

@@ -6,7 +6,7 @@
 __all__ = ['check_activations', 'check_labels', 'check_groups', 'Lens', 'classification_metrics', 'negative_groups',
            'calibration_by_group', 'calibration_score', 'ece', 'brier', 'bootstrap_ci', 'quality_report']
 
-# %% ../nbs/04_lenses.ipynb #37f50987
+# %% ../nbs/04_lenses.ipynb #208dd5f3
 import json
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from fastcore.basics import patch
 
 from .schedule import grade_for
-from .storage import write_atomic
+from .storage import read_json, write_atomic
 
 # %% ../nbs/04_lenses.ipynb #2c8ec3a4
 def check_activations(X, # array-like (rows, features)
@@ -167,7 +167,7 @@ def save(self:Lens, path, # the .safetensors file to write; the JSON goes beside
     write_atomic(_sidecar(path), (text + "\n").encode())
     return path
 
-# %% ../nbs/04_lenses.ipynb #d9b256e6
+# %% ../nbs/04_lenses.ipynb #657ff440
 @patch(cls_method=True)
 def load(cls:Lens, path, # a .safetensors file written by `Lens.save`
          )->Lens:
@@ -175,7 +175,7 @@ def load(cls:Lens, path, # a .safetensors file written by `Lens.save`
     path = Path(path)
     for p in (path, _sidecar(path)):
         if not p.is_file(): raise ValueError(f"lens file not found: {p}")
-    meta = json.loads(_sidecar(path).read_text())
+    meta = read_json(_sidecar(path))
     tensors = load_file(str(path))
     layers = len(tensors) // 2
     lens = cls(**meta.pop("params"))._set_layers([tensors[f"weight_{i}"] for i in range(layers)],

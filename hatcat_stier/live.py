@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['RESULT_FIELDS', 'HISTORY_FIELDS', 'TIER_COLORS', 'STRATEGY_STYLES', 'SPARE_STYLES', 'SAMPLE_TICKS', 'TRACES_PER_RUN',
-           'SUMMARY_COLUMNS', 'lens_key', 'lens_label', 'activation_result', 'strategy_style', 'strategy_traces',
-           'lens_traces', 'convergence_figure', 'summary_row', 'summary_html', 'lens_runs', 'figures_for',
-           'markdown_table_html', 'report_html', 'LiveTrainingPlot', 'replay']
+           'SUMMARY_COLUMNS', 'lens_key', 'lens_label', 'run_name', 'activation_result', 'strategy_style',
+           'strategy_traces', 'lens_traces', 'convergence_figure', 'summary_row', 'summary_html', 'lens_runs',
+           'figures_for', 'markdown_table_html', 'report_html', 'LiveTrainingPlot', 'replay']
 
 # %% ../nbs/06_live.ipynb #4f155f91
 import html
@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from .storage import write_atomic
 from .trainer import TrainerCallback, TrainerControl, TrainerState
 
-# %% ../nbs/06_live.ipynb #ae3e2be6
+# %% ../nbs/06_live.ipynb #3f12332c
 def lens_key(tags:dict|None, # the run's tags (the pipeline sets "dimension" and "pole")
              concept_name:str, # the run's concept name, used when the tags say nothing
             )->tuple:
@@ -32,6 +32,12 @@ def lens_key(tags:dict|None, # the run's tags (the pipeline sets "dimension" and
 def lens_label(key:tuple)->str:
     "A lens key as people read it: 'dimension · pole'."
     return " · ".join(part for part in key if part)
+
+def run_name(strategy:str, # the trainer's strategy, "baseline" or "exponential"
+             tags:dict|None, # the run's tags; escalation (the hybrid) adds "attempt"
+            )->str:
+    "How a run is named on the axes and in tables: the hybrid's attempts are 'hybrid (baseline)', 'hybrid (exponential)'."
+    return f"hybrid ({strategy})" if tags and "attempt" in tags else strategy
 
 # %% ../nbs/06_live.ipynb #443ce952
 RESULT_FIELDS = ("concept_name", "strategy", "tier", "iterations", "samples_used", "history")
@@ -113,7 +119,7 @@ def convergence_figure(runs:dict, # strategy -> history, for one lens
     fig.update_yaxes(title_text="F1", range=[0, 1.05])
     return fig
 
-# %% ../nbs/06_live.ipynb #7f5cd4e8
+# %% ../nbs/06_live.ipynb #6a6087ba
 def _with_ci(value, ci):
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
@@ -123,7 +129,7 @@ def summary_row(result:dict, # a finished run's result (either shape activation_
     r = activation_result(result)
     dimension, pole = lens_key(r.get("tags"), r["concept_name"])
     hold = r.get("holdout")
-    return {"dimension": dimension, "pole": pole, "strategy": r["strategy"], "tier": r["tier"],
+    return {"dimension": dimension, "pole": pole, "strategy": run_name(r["strategy"], r.get("tags")), "tier": r["tier"],
             "holdout F1": _with_ci(hold["f1"], hold.get("f1_ci")) if hold else "–",
             "grade": hold.get("grade", "–") if hold else "–",
             "calibration": _with_ci(hold["calibration"], hold.get("calibration_ci")) if hold
@@ -143,14 +149,14 @@ def summary_html(results:list, # finished runs' results, in the order they finis
     if not rows: rows = [f"<tr><td colspan='{len(SUMMARY_COLUMNS)}'><i>no lens has finished yet</i></td></tr>"]
     return "<table style='border-collapse:collapse;font-size:12px'>" + head + "".join(rows) + "</table>"
 
-# %% ../nbs/06_live.ipynb #7c4952d0
+# %% ../nbs/06_live.ipynb #cf1f7edf
 def lens_runs(results:list, # finished runs' results
              )->dict:
     "Runs grouped by lens: {(dimension, pole): {strategy: history}}."
     runs = {}
     for i, result in enumerate(results):
         r = activation_result(result, f"results[{i}]")
-        runs.setdefault(lens_key(r.get("tags"), r["concept_name"]), {})[r["strategy"]] = r["history"]
+        runs.setdefault(lens_key(r.get("tags"), r["concept_name"]), {})[run_name(r["strategy"], r.get("tags"))] = r["history"]
     return runs
 
 def figures_for(results:list, # finished runs' results
@@ -218,35 +224,35 @@ def _draw(self:LiveTrainingPlot, key:tuple):
     self.fig.layout.title.text = lens_label(key)
     self.selector.value = key
 
-# %% ../nbs/06_live.ipynb #018956cb
+# %% ../nbs/06_live.ipynb #1b447b0e
 @patch
 def _track(self:LiveTrainingPlot, state):
     "Register the run `state` belongs to; returns its lens key."
     key = lens_key(state.tags, state.concept_name)
     if key not in self.runs: self.selector.options = [*self.selector.options, (lens_label(key), key)]
-    self.runs.setdefault(key, {})[state.strategy] = list(state.history)
+    self.runs.setdefault(key, {})[run_name(state.strategy, state.tags)] = list(state.history)
     if key == self.shown or self.follow or self.shown is None: self._draw(key)  # the set of runs changed
     return key
 
 def _status(state):
     h = state.history[-1]
     done = f" · graduated at tier {h['tier']}" if h["graduated"] else ""
-    return (f"{lens_label(lens_key(state.tags, state.concept_name))}<br><sup>{state.strategy}: iteration {h['iteration']}"
+    return (f"{lens_label(lens_key(state.tags, state.concept_name))}<br><sup>{run_name(state.strategy, state.tags)}: iteration {h['iteration']}"
             f"/{state.max_iterations} · {h['samples']} samples · test F1 {h['test_f1']:.3f} · tier in force {h['tier']}{done}</sup>")
 
-# %% ../nbs/06_live.ipynb #27af01a1
+# %% ../nbs/06_live.ipynb #9d203526
 @patch
 def on_train_begin(self:LiveTrainingPlot, args, state, control): self._track(state)
 
 @patch
 def on_iteration_end(self:LiveTrainingPlot, args, state, control):
-    key = lens_key(state.tags, state.concept_name)
-    if state.strategy not in self.runs.get(key, {}): self._track(state)  # a run whose beginning was missed
+    key, name = lens_key(state.tags, state.concept_name), run_name(state.strategy, state.tags)
+    if name not in self.runs.get(key, {}): self._track(state)  # a run whose beginning was missed
     runs = self.runs[key]
-    runs[state.strategy] = list(state.history)
+    runs[name] = list(state.history)
     if key != self.shown or not state.history: return
-    slot = list(runs).index(state.strategy)
-    new = strategy_traces(runs[state.strategy], state.strategy, slot)
+    slot = list(runs).index(name)
+    new = strategy_traces(runs[name], name, slot)
     with self.fig.batch_update():  # one message to the browser per iteration
         for trace, t in zip(self.fig.data[slot * TRACES_PER_RUN:], new):
             trace.update({k: v for k, v in t.items() if k != "type"})

@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'SPLITS', 'STAT_LABELS', 'pole_dir', 'check_strategy', 'train_arrays', 'pool_arrays', 'as_simplexes',
-           'pools_activations', 'RunConfig', 'check_config', 'save_pole', 'load_pole', 'summary_row',
-           'default_cache_dir', 'model_name', 'ModelActivations', 'train_poles', 'strategy_stats', 'write_summary',
-           'save_simplexes', 'train_s_tier_simplexes', 'load_run', 'retrain_failed', 'comparison_table',
+           'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run', 'save_pole', 'load_pole',
+           'pole_row', 'default_cache_dir', 'model_name', 'ModelActivations', 'train_poles', 'strategy_stats',
+           'write_summary', 'train_s_tier_simplexes', 'load_run', 'retrain_failed', 'comparison_table',
            'compare_strategies', 'write_comparison', 'run_table', 'show_run', 'train_simplex_pole_exponential',
            'TqdmCallback']
 
-# %% ../nbs/07_pipeline.ipynb #7a244838
-import time
+# %% ../nbs/07_pipeline.ipynb #0ed1d551
+import hashlib, json, time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +82,7 @@ def pools_activations(pools:list, # `DataPool`s
     prompts = sorted({p for pool in pools for split in SPLITS for p in pool[f"{split}_prompts"]})
     return {p: i for i, p in enumerate(prompts)}, extract(prompts)
 
-# %% ../nbs/07_pipeline.ipynb #e7b5a4c1
-from dataclasses import dataclass, asdict, field
-
+# %% ../nbs/07_pipeline.ipynb #7811ef61
 @dataclass
 class RunConfig:
     "What decides a run's numbers; saved as run_dir/config.json."
@@ -94,15 +93,28 @@ class RunConfig:
     seed: int = 0
     max_samples: int = 640  # data pool size: 80 % train, 20 % test
     holdout_size: int = 128
-    simplexes: list = field(default_factory=list)  # dimensions: off-simplex negatives depend on the whole set
+    simplexes: list = field(default_factory=list)  # dimensions: off-simplex negatives come from all of them
+    definitions: str = ""  # digest of those simplexes' definitions
+
+def definitions_digest(simplexes:list)->str:
+    "A short digest of simplex definitions: a resumed run must train on the same material."
+    text = json.dumps([s.to_dict() for s in simplexes], sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 def check_config(run_dir, config:RunConfig):
-    "Save `config` in a new run; in an existing one, ValueError naming each field that differs."
+    "ValueError naming each field in which `config` differs from the run's saved one (none saved: fine)."
     path = Path(run_dir) / "config.json"
-    if not path.exists(): return write_json(path, asdict(config))
+    if not path.exists(): return
     saved = read_json(path)
     diff = [f"{k}: run has {saved.get(k)!r}, asked for {v!r}" for k, v in asdict(config).items() if saved.get(k) != v]
     if diff: raise ValueError(f"{run_dir} was run with another configuration ({'; '.join(diff)}); use a new run directory")
+
+def save_run(run_dir, config:RunConfig, simplexes:list):
+    "Save the run's config and definitions (simplexes.json, merged with those already there)."
+    path = Path(run_dir) / "simplexes.json"
+    known = read_json(path)["simplexes"] if path.exists() else {}
+    write_json(path, {"simplexes": {**known, **{s.dimension: s.to_dict() for s in simplexes}}})
+    write_json(Path(run_dir) / "config.json", asdict(config))
 
 # %% ../nbs/07_pipeline.ipynb #086d5ee8
 def save_pole(run_dir, dimension:str, pole_name:str, results:dict, lens:Lens, meta:dict)->dict:
@@ -121,8 +133,8 @@ def load_pole(run_dir, dimension:str, pole_name:str)->dict|None:
     path = pole_dir(run_dir, dimension, pole_name) / "results.json"
     return read_json(path) if path.exists() else None
 
-# %% ../nbs/07_pipeline.ipynb #9eaa3e41
-def summary_row(results:dict)->dict:
+# %% ../nbs/07_pipeline.ipynb #dba2b5b1
+def pole_row(results:dict)->dict:
     "The headline numbers of one pole's results."
     act, hold = results["activation"], results["activation"]["holdout"] or {}
     return {"dimension": results["dimension"], "pole": results["pole"], "strategy": results["strategy"],
@@ -134,7 +146,7 @@ def summary_row(results:dict)->dict:
             "train_seconds": sum(a["wall_seconds"] for a in results.get("attempts", [act])),
             "kept": results.get("kept", results["strategy"])}
 
-# %% ../nbs/07_pipeline.ipynb #15cae8f8
+# %% ../nbs/07_pipeline.ipynb #1aea644e
 def default_cache_dir()->Path:
     "Activation cache shared by all runs of this user."
     return Path.home() / ".cache" / "hatcat_stier" / "activations"
@@ -156,36 +168,39 @@ class ModelActivations:
         self.device, self.progress = device, progress
         self.layer_idx, self.pooling = layer_idx, pooling
         self.cache = ActivationCache(default_cache_dir() if cache_dir is None else cache_dir)
-        self.seconds, self.extracted = 0.0, 0
+        self.load_seconds, self.seconds = 0.0, 0.0  # model loading, extraction
 
     def __call__(self, prompts:list)->np.ndarray:
         start = time.perf_counter()
         if self.tokenizer is None: self.model, self.tokenizer = load_model(self.model, device=self.device)
+        loaded = time.perf_counter()
         acts = self.cache.extract(self.model, self.tokenizer, prompts, layer_idx=self.layer_idx, pooling=self.pooling,
                                   device=self.device, progress=None if self.progress else False)
-        self.seconds += time.perf_counter() - start
-        self.extracted += len(prompts)
+        self.load_seconds += loaded - start
+        self.seconds += time.perf_counter() - loaded
         return acts
 
-# %% ../nbs/07_pipeline.ipynb #9d3f947b
+# %% ../nbs/07_pipeline.ipynb #ea615406
 def _concept(dimension:str, pole_name:str)->str: return f"{dimension}_{pole_name.split('_')[0]}"
 
 def train_poles(todo:list, # (simplex, pole name) pairs
-                simplexes:list, # all simplexes of the run (off-simplex negatives come from them)
+                simplexes:list, # the run's simplexes: off-simplex negatives come from them (from none when
+                                # `config.simplexes` is empty: the design's one-pole function)
                 config:RunConfig, run_dir, source:ModelActivations, callbacks=(), progress:bool=True,
-                replaced:dict|None=None, # (dimension, pole) -> results these lenses replace
+                replaced:dict|None=None, # (dimension, pole) -> results these lenses replace (no config saved)
                )->list:
-    "Build the pools, extract their union once, then train and save each pole; the saved results."
-    pools = [pole_pool(simplexes, s, p, max_samples=config.max_samples, seed=config.seed, holdout_size=config.holdout_size)
-             for s, p in todo]
+    "Build the pools, extract their union once, save the run's config, then train and save each pole."
+    pools = [pole_pool(simplexes if config.simplexes else [s], s, p, max_samples=config.max_samples, seed=config.seed,
+                       holdout_size=config.holdout_size) for s, p in todo]
     index, acts = pools_activations(pools, source)
+    if not replaced: save_run(run_dir, config, simplexes)
     meta = {"model": config.model, "layer": config.layer_idx, "pooling": config.pooling}
     done = []
     for (s, p), pool in tqdm(list(zip(todo, pools)), desc=f"{config.strategy} lenses", disable=not progress):
         results, lens = train_arrays(config.strategy, _concept(s.dimension, p), pool_arrays(pool, index, acts),
                                      config.seed, callbacks, {"dimension": s.dimension, "pole": p})
         results["pool"] = pool.composition()
-        if replaced: results["retrained_from"] = summary_row(replaced[s.dimension, p])
+        if replaced: results["retrained_from"] = pole_row(replaced[s.dimension, p])
         done.append(save_pole(run_dir, s.dimension, p, results, lens, meta))
     return done
 
@@ -208,20 +223,16 @@ def strategy_stats(rows:list)->dict:
             "distinct_rows": int(sum(r["samples_used"] for r in rows)),
             "train_seconds": float(sum(r["train_seconds"] for r in rows))}
 
-# %% ../nbs/07_pipeline.ipynb #86049921
+# %% ../nbs/07_pipeline.ipynb #4af82469
 def write_summary(run_dir, simplexes:list)->dict:
     "Collect the finished poles of `simplexes` into run_dir/results.json; return the summary."
-    rows = [summary_row(r) for s in simplexes for p in POLE_NAMES if (r := load_pole(run_dir, s.dimension, p))]
+    rows = [pole_row(r) for s in simplexes for p in POLE_NAMES if (r := load_pole(run_dir, s.dimension, p))]
     summary = {"config": read_json(Path(run_dir) / "config.json"), "poles": rows,
                "stats": strategy_stats(rows) if rows else None}
     write_json(Path(run_dir) / "results.json", summary)
     return summary
 
-# %% ../nbs/07_pipeline.ipynb #1cefff19
-def save_simplexes(run_dir, simplexes:list):
-    "Keep the run's definitions beside its results, in the toolkit's own file shape."
-    write_json(Path(run_dir) / "simplexes.json", {"simplexes": {s.dimension: s.to_dict() for s in simplexes}})
-
+# %% ../nbs/07_pipeline.ipynb #241d5181
 def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex` objects
                            strategy:str="exponential", # "baseline", "exponential" or "hybrid"
                            model=None, # None (embedded default), a name or path, or a loaded causal LM
@@ -237,20 +248,22 @@ def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex
     simplexes = as_simplexes(simplexes)
     source = source or ModelActivations(model, tokenizer, cache_dir, layer_idx, pooling, progress=progress)
     config = RunConfig(check_strategy(strategy), str(source.name), source.layer_idx, source.pooling, seed,
-                       max_samples, holdout_size, [s.dimension for s in simplexes])
+                       max_samples, holdout_size, [s.dimension for s in simplexes], definitions_digest(simplexes))
     check_config(run_dir, config)
-    save_simplexes(run_dir, simplexes)
     todo = [(s, p) for s in simplexes for p in POLE_NAMES if load_pole(run_dir, s.dimension, p) is None]
     if todo:
         train_poles(todo, simplexes, config, run_dir, source, callbacks, progress)
     return write_summary(run_dir, simplexes)
 
-# %% ../nbs/07_pipeline.ipynb #9f5f95b0
+# %% ../nbs/07_pipeline.ipynb #cce6ef0f
 def load_run(run_dir)->tuple:
     "(RunConfig, simplexes) of an existing run; ValueError when `run_dir` holds none."
     path = Path(run_dir) / "config.json"
     if not path.exists(): raise ValueError(f"{run_dir} is not a run directory (no config.json)")
-    return RunConfig(**read_json(path)), load_simplexes(Path(run_dir) / "simplexes.json")
+    saved, fields = read_json(path), set(RunConfig.__dataclass_fields__)
+    if not isinstance(saved, dict) or set(saved) != fields:
+        raise ValueError(f"{path}: expected the fields {', '.join(sorted(fields))}")
+    return RunConfig(**saved), load_simplexes(Path(run_dir) / "simplexes.json")
 
 def retrain_failed(run_dir, # an existing run
                    min_tier:str="B+", # retrain lenses whose tier is below this
@@ -258,11 +271,12 @@ def retrain_failed(run_dir, # an existing run
                    tokenizer=None, cache_dir=None, callbacks=(),
                    source:ModelActivations|None=None, # reuse one instead of model/tokenizer/cache_dir
                    progress:bool=True)->list:
-    "Retrain every lens below `min_tier` with the exponential strategy; the retrained poles' summary rows."
+    "Retrain every lens below `min_tier` that the exponential trainer did not make; the retrained poles' summary rows."
     config, simplexes = load_run(run_dir)
     min_tier = Tier(min_tier)
     old = {(s.dimension, p): r for s in simplexes for p in POLE_NAMES
-           if (r := load_pole(run_dir, s.dimension, p)) and Tier(r["activation"]["tier"]) < min_tier}
+           if (r := load_pole(run_dir, s.dimension, p)) and Tier(r["activation"]["tier"]) < min_tier
+           and pole_row(r)["kept"] != "exponential"}
     if not old: return []
     by_name = {s.dimension: s for s in simplexes}
     source = source or ModelActivations(model if model is not None or config.model == "default" else config.model,
@@ -270,7 +284,7 @@ def retrain_failed(run_dir, # an existing run
     done = train_poles([(by_name[d], p) for d, p in old], simplexes, RunConfig(**{**asdict(config), "strategy": "exponential"}),
                        run_dir, source, callbacks, progress, replaced=old)
     write_summary(run_dir, simplexes)
-    return [summary_row(r) for r in done]
+    return [pole_row(r) for r in done]
 
 # %% ../nbs/07_pipeline.ipynb #5bcadc9c
 STAT_LABELS = {"lenses": "lenses", "a_tier_rate": "A-tier rate (tier at graduation)", "average_tier": "average tier (A=4 ... C=2, F=0)",
@@ -296,7 +310,7 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
         lines.append(f"| {label} | " + " | ".join(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names) + " |")
     return "\n".join(lines)
 
-# %% ../nbs/07_pipeline.ipynb #cd918c05
+# %% ../nbs/07_pipeline.ipynb #2264bcaa
 def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` objects
                        strategies=STRATEGIES, # which to run, in this order
                        model=None, tokenizer=None, run_dir="runs/compare", layer_idx:int=12, pooling:str="mean",
@@ -316,12 +330,13 @@ def write_comparison(run_dir, summaries:dict, simplexes:list,
                      extraction_seconds:float=0.0, # spent by this call; added to what earlier (resumed) calls spent
                     )->dict:
     "comparison.json, comparison.md and report.html for `summaries` (strategy -> run summary)."
+    run_dir = Path(run_dir)
     stats = {s: summary["stats"] for s, summary in summaries.items()}
     table = comparison_table(stats)
     if (run_dir / "comparison.json").exists(): extraction_seconds += read_json(run_dir / "comparison.json")["extraction_seconds"]
     write_json(run_dir / "comparison.json", {"stats": stats, "extraction_seconds": extraction_seconds})
     write_atomic(run_dir / "comparison.md", (table + "\n").encode())
-    results = [{**r["activation"], "strategy": s} for s in summaries for d in simplexes for p in POLE_NAMES
+    results = [r["activation"] for s in summaries for d in simplexes for p in POLE_NAMES
                if (r := load_pole(run_dir / s, d.dimension, p))]
     report_html(results, run_dir / "report.html", title="hatcat_stier strategy comparison",
                 intro=markdown_table_html(table) + f"<p>Activation extraction: {extraction_seconds:.1f} s, shared by all strategies.</p>")
@@ -344,7 +359,7 @@ def show_run(run_dir)->str:
     return run_table(summary["poles"]) + ("\n\n" + comparison_table({summary["config"]["strategy"]: summary["stats"]})
                                           if summary["stats"] else "")
 
-# %% ../nbs/07_pipeline.ipynb #72bfe144
+# %% ../nbs/07_pipeline.ipynb #5d71e4b8
 def train_simplex_pole_exponential(simplex, # a `Simplex` or the design's dict (simplex_dimension, three_pole_simplex)
                                    pole_name:str, # "negative_pole", "neutral_homeostasis" or "positive_pole"
                                    model, tokenizer, device, run_dir, layer_idx:int=12,
@@ -353,9 +368,8 @@ def train_simplex_pole_exponential(simplex, # a `Simplex` or the design's dict (
     (s,) = as_simplexes(simplex)
     if pole_name not in POLE_NAMES: raise ValueError(f"unknown pole {pole_name!r}; expected one of {', '.join(POLE_NAMES)}")
     source = ModelActivations(model, tokenizer, cache_dir, layer_idx, device=device)
-    config = RunConfig("exponential", source.name, layer_idx, "mean", seed, simplexes=[s.dimension])
+    config = RunConfig("exponential", source.name, layer_idx, "mean", seed)  # no `simplexes`: one pole at a time
     check_config(run_dir, config)
-    save_simplexes(run_dir, [s])
     return train_poles([(s, pole_name)], [s], config, run_dir, source, callbacks, progress=False)[0]
 
 # %% ../nbs/07_pipeline.ipynb #094fc0ec

@@ -1,6 +1,5 @@
 """The guards `make test` relies on: unexported notebook edits and dirty notebooks must be caught."""
 import json, subprocess, sys
-from pathlib import Path
 from conftest import VENV_BIN
 
 def run(cmd, cwd):
@@ -12,18 +11,28 @@ def edit_first_export_cell(nb_path, old, new):
     cell["source"] = [s.replace(old, new) for s in cell["source"]]
     nb_path.write_text(json.dumps(nb, indent=1))
 
-def test_export_matches_committed_package(repo_copy):
-    before = (repo_copy / "hatcat_stier/schedule.py").read_text()
-    assert run([str(VENV_BIN / "nbdev_export")], repo_copy).returncode == 0
-    assert (repo_copy / "hatcat_stier/schedule.py").read_text() == before
+def committed_copy(repo_copy):
+    "`repo_copy` as a git repository with everything committed, as a fresh clone is."
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        assert run(cmd, repo_copy).returncode == 0
+    return repo_copy
 
-def test_unexported_notebook_edit_changes_the_export(repo_copy):
-    nb = repo_copy / "nbs/00_schedule.ipynb"
-    edit_first_export_cell(nb, "return min(base << (iteration - 1).bit_length(), max_samples)",
+def check_export(repo):
+    "`make check-export` in `repo`, with this checkout's virtual environment standing in for its set-up."
+    return run(["make", "-o", ".venv/.installed", "check-export", f"BIN={VENV_BIN}"], repo)
+
+def test_check_export_passes_on_the_committed_package(repo_copy):
+    res = check_export(committed_copy(repo_copy))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+def test_unexported_notebook_edit_fails_make_test(repo_copy):
+    repo = committed_copy(repo_copy)
+    edit_first_export_cell(repo / "nbs/00_schedule.ipynb", "return min(base << (iteration - 1).bit_length(), max_samples)",
                            "return min(base << iteration.bit_length(), max_samples)")
-    before = (repo_copy / "hatcat_stier/schedule.py").read_text()
-    assert run([str(VENV_BIN / "nbdev_export")], repo_copy).returncode == 0
-    assert (repo_copy / "hatcat_stier/schedule.py").read_text() != before
+    res = check_export(repo)
+    assert res.returncode != 0
+    assert "differed from what nbs/ exports" in res.stdout + res.stderr
 
 def test_notebook_check_rejects_outputs_and_widget_state(repo_copy):
     check = [sys.executable, ".ci/check_notebooks.py", "nbs"]

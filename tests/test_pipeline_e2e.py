@@ -3,7 +3,7 @@
 A small subset keeps this quick: one or two bundled simplexes, 160-prompt pools and 64-prompt holdouts. All runs
 share one activation cache, so each unique prompt goes through the model once in this module.
 """
-import json, os, subprocess, sys, textwrap
+import json, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 from conftest import ROOT, VENV_BIN
@@ -85,10 +85,11 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run[0], run_dir)
     before = json.loads((run_dir / "results.json").read_text())["poles"]
-    below = {(r["dimension"], r["pole"]) for r in before if r["tier"] in ("B", "C+", "C", "F")}
+    below = {(r["dimension"], r["pole"]) for r in before if r["tier"] != "A"}
+    assert below, "every lens reached A: nothing to retrain, the test would check nothing"
     stamps = {(r["dimension"], r["pole"]): (run_dir / r["dimension"].replace("/", "__") / r["pole"] / "results.json").stat().st_mtime_ns
               for r in before}
-    res = cli("retrain-failed", run_dir, "--min-tier", "B+", "--cache-dir", cache_dir)
+    res = cli("retrain-failed", run_dir, "--min-tier", "A", "--cache-dir", cache_dir)
     assert res.returncode == 0, res.stderr
     after = {(r["dimension"], r["pole"]): r for r in json.loads((run_dir / "results.json").read_text())["poles"]}
     for key, stamp in stamps.items():
@@ -96,7 +97,6 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
         assert (path.stat().st_mtime_ns != stamp) == (key in below), key
         assert after[key]["strategy"] == ("exponential" if key in below else "baseline")
         if key in below: assert json.loads(path.read_text())["retrained_from"]["strategy"] == "baseline"
-    assert (f"no lens below B+" in res.stdout) == (not below)
 
 @pytest.mark.parametrize("args, code, message", [
     (["train", "--strategy", "linear"], 2, "invalid choice: 'linear'"),
@@ -118,6 +118,7 @@ def test_layer_out_of_range_names_the_valid_range(tmp_path, cache_dir):
     res = cli("train", "--simplexes", "affect_valence", "--layer", "99", "--run-dir", tmp_path / "run",
               "--cache-dir", cache_dir, *SMALL)
     assert res.returncode == 1 and "99" in res.stderr and "30" in res.stderr, res.stderr
+    assert not (tmp_path / "run" / "config.json").exists()  # a corrected rerun is not refused
 
 def test_design_function_on_a_design_shaped_simplex(tmp_path, cache_dir):
     from hatcat_stier.activations import load_model
