@@ -187,7 +187,7 @@ def _first_draw(self:DualAdaptiveTrainer, n_pool:int)->int:
                                f"{self.required_samples(1)}, pool has {n_pool}); both classes need at least 2")
     return n
 
-# %% ../nbs/05_trainer.ipynb #63fd986d
+# %% ../nbs/05_trainer.ipynb #ef726ce0
 @patch
 def _draws(self:DualAdaptiveTrainer, labels):
     "Yield (iteration, n, capped, rows) for iterations 1..max_iterations; rows are nested prefixes."
@@ -196,6 +196,14 @@ def _draws(self:DualAdaptiveTrainer, labels):
         wanted = self.required_samples(i)
         n = min(wanted, len(order))
         yield i, n, wanted > n, order[:n]
+
+@patch
+def _fits(self:DualAdaptiveTrainer, labels, fit):
+    "Yield (iteration, n, capped, fit(rows)) for each draw, calling `fit` only when the draw grows."
+    last_n, fitted = 0, None
+    for i, n, capped, rows in self._draws(labels):
+        if n != last_n: last_n, fitted = n, fit(rows)
+        yield i, n, capped, fitted
 
 # %% ../nbs/05_trainer.ipynb #e7d0c5d3
 @patch
@@ -211,23 +219,24 @@ def _fit_measure(self:DualAdaptiveTrainer, X, y, Xt, yt, groups_t):
 def _emit(self:DualAdaptiveTrainer, event, state, control):
     for cb in self.callbacks: getattr(cb, event)(self, state, control)
 
-# %% ../nbs/05_trainer.ipynb #56c9b858
+# %% ../nbs/05_trainer.ipynb #d5f43327
 @patch
 def _train_activation(self:DualAdaptiveTrainer, state, X, y, Xt, yt, groups_t, holdout):
-    control, start, fit = TrainerControl(), time.perf_counter(), (0, None, None)
+    control, start = TrainerControl(), time.perf_counter()
     self._emit("on_train_begin", state, control)
-    for i, n, capped, rows in self._draws(y):
-        t0 = time.perf_counter()
-        if n != fit[0]: fit = (n, *self._fit_measure(X[rows], y[rows], Xt, yt, groups_t))
+    t0 = time.perf_counter()
+    fit = lambda rows: self._fit_measure(X[rows], y[rows], Xt, yt, groups_t)
+    for i, n, capped, (lens, metrics) in self._fits(y, fit):
         tier, min_f1, min_cal = self.thresholds(i)
-        graduated = fit[2]["test_f1"] >= min_f1 and fit[2]["calibration"] >= min_cal
+        graduated = metrics["test_f1"] >= min_f1 and metrics["calibration"] >= min_cal
         state.history.append({"iteration": i, "samples": n, "capped": capped, "tier": str(tier), "min_f1": min_f1,
-                              "min_calibration": min_cal, **fit[2], "graduated": graduated,
+                              "min_calibration": min_cal, **metrics, "graduated": graduated,
                               "seconds": time.perf_counter() - t0})
         state.iteration = i
         self._emit("on_iteration_end", state, control)
         if graduated or control.should_stop: break
-    self.lens_ = fit[1]
+        t0 = time.perf_counter()
+    self.lens_ = lens
     state.result = self._activation_result(state, holdout, time.perf_counter() - start)
     self._emit("on_train_end", state, control)
     return state.result
@@ -246,21 +255,24 @@ def _activation_result(self:DualAdaptiveTrainer, state, holdout, seconds):
             "test_f1": last["test_f1"], "calibration": last["calibration"], "history": state.history,
             "holdout": report, "tags": state.tags}
 
-# %% ../nbs/05_trainer.ipynb #1bed0c0c
+# %% ../nbs/05_trainer.ipynb #8c7a4f8c
+@patch
+def _fit_text(self:DualAdaptiveTrainer, texts, y, test_texts, yt):
+    "A TF-IDF + logistic regression text lens on (texts, y) and its test accuracy and F1."
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                          LogisticRegression(max_iter=1000, random_state=self.seed)).fit(texts, y)
+    pred = model.predict(test_texts)
+    return model, {"test_accuracy": float(np.mean(pred == yt)), "test_f1": classification_metrics(yt, pred)["f1"]}
+
 @patch
 def _train_text(self:DualAdaptiveTrainer, texts, y, test_texts, yt):
-    start, fit, history = time.perf_counter(), (0, None, None), []
-    for i, n, capped, rows in self._draws(y):
-        if n != fit[0]:
-            model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                                  LogisticRegression(max_iter=1000, random_state=self.seed))
-            model.fit([texts[r] for r in rows], y[rows])
-            pred = model.predict(test_texts)
-            fit = (n, model, {"test_accuracy": float(np.mean(pred == yt)), "test_f1": classification_metrics(yt, pred)["f1"]})
-        history.append({"iteration": i, "samples": n, "capped": capped, **fit[2],
-                        "graduated": fit[2]["test_accuracy"] >= self.text_target_accuracy})
+    start, history = time.perf_counter(), []
+    fit = lambda rows: self._fit_text([texts[r] for r in rows], y[rows], test_texts, yt)
+    for i, n, capped, (model, metrics) in self._fits(y, fit):
+        history.append({"iteration": i, "samples": n, "capped": capped, **metrics,
+                        "graduated": metrics["test_accuracy"] >= self.text_target_accuracy})
         if history[-1]["graduated"]: break
-    self.text_lens_ = fit[1]
+    self.text_lens_ = model
     return {"graduated": history[-1]["graduated"], "iterations": len(history), "samples_used": history[-1]["samples"],
             "test_accuracy": history[-1]["test_accuracy"], "test_f1": history[-1]["test_f1"],
             "wall_seconds": time.perf_counter() - start, "history": history}
