@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['STRATEGIES', 'SPLITS', 'STAT_LABELS', 'pole_dir', 'check_strategy', 'train_arrays', 'pool_arrays', 'as_simplexes',
            'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run', 'save_pole', 'load_pole',
-           'pole_row', 'default_cache_dir', 'model_name', 'ModelActivations', 'train_poles', 'strategy_stats',
-           'write_summary', 'train_s_tier_simplexes', 'load_run', 'retrain_failed', 'comparison_table',
-           'compare_strategies', 'write_comparison', 'run_table', 'show_run', 'train_simplex_pole_exponential',
-           'TqdmCallback']
+           'pole_row', 'default_cache_dir', 'model_name', 'candidate_layers', 'ModelActivations', 'pole_layer',
+           'train_poles', 'strategy_stats', 'write_summary', 'train_s_tier_simplexes', 'load_run', 'retrain_failed',
+           'comparison_table', 'compare_strategies', 'write_comparison', 'run_table', 'show_run',
+           'train_simplex_pole_exponential', 'TqdmCallback']
 
 # %% ../nbs/07_pipeline.ipynb #0ed1d551
 import hashlib, json, time
@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
-from .activations import ActivationCache, load_model
+from .activations import ActivationCache, load_model, num_layers
 from .storage import read_json, write_atomic, write_json
 from .trainer import (DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
-from .lenses import Lens
+from .lenses import Lens, select_layer
 from .live import markdown_table_html, report_html
 
 # %% ../nbs/07_pipeline.ipynb #25670b9c
@@ -65,6 +65,7 @@ def pool_arrays(pool, # a `DataPool`
         out[f"{split}_activations"] = activations[[index[p] for p in pool[f"{split}_prompts"]]]
         out[f"{split}_labels"] = list(pool[f"{split}_labels"])
         if split != "train": out[f"{split}_groups"] = list(pool[f"{split}_groups"])
+        if split != "test": out[f"{split}_entries"] = list(pool[f"{split}_entries"])  # CV groups, bootstrap clusters
     return out
 
 # %% ../nbs/07_pipeline.ipynb #cbc885be
@@ -88,7 +89,7 @@ class RunConfig:
     "What decides a run's numbers; saved as run_dir/config.json."
     strategy: str = "exponential"
     model: str = "default"  # "default" = the embedded SmolLM2-135M-Instruct, else a name or path
-    layer_idx: int = 12
+    layer_idx: int|str = 12  # a hidden_states index, or "auto": chosen per pole from `candidate_layers`
     pooling: str = "mean"
     seed: int = 0
     max_samples: int = 640  # data pool size: 80 % train, 20 % test
@@ -156,12 +157,18 @@ def model_name(model)->str:
     if model is None: return "default"
     return model if isinstance(model, (str, Path)) and str(model) else model.config._name_or_path
 
+def candidate_layers(n_layers:int, # the model's decoder blocks
+                    )->list:
+    "The layers `layer='auto'` chooses from: every tenth of the depth from 20 % to 70 % (hidden_states indices)."
+    return sorted({max(1, round(n_layers * tenth / 10)) for tenth in range(2, 8)})
+
 class ModelActivations:
     "prompts -> activations of one model, layer and pooling, through an `ActivationCache`; loads the model lazily."
     def __init__(self, model=None, # None (embedded default), a name or path, or a loaded causal LM
                  tokenizer=None, # needed with a loaded model
                  cache_dir=None, # None = `default_cache_dir()`
-                 layer_idx:int=12, pooling:str="mean", device=None, progress:bool=True):
+                 layer_idx:int|str=12, # a hidden_states index; "auto": every candidate layer, {layer: rows}
+                 pooling:str="mean", device=None, progress:bool=True):
         if model is not None and not isinstance(model, (str, Path)) and tokenizer is None:
             raise ValueError("a loaded model needs its tokenizer")
         self.name, self.model, self.tokenizer = model_name(model), model, tokenizer
@@ -174,11 +181,23 @@ class ModelActivations:
         start = time.perf_counter()
         if self.tokenizer is None: self.model, self.tokenizer = load_model(self.model, device=self.device)
         loaded = time.perf_counter()
-        acts = self.cache.extract(self.model, self.tokenizer, prompts, layer_idx=self.layer_idx, pooling=self.pooling,
+        layers = candidate_layers(num_layers(self.model)) if self.layer_idx == "auto" else self.layer_idx
+        acts = self.cache.extract(self.model, self.tokenizer, prompts, layer_idx=layers, pooling=self.pooling,
                                   device=self.device, progress=None if self.progress else False)
         self.load_seconds += loaded - start
         self.seconds += time.perf_counter() - loaded
         return acts
+
+# %% ../nbs/07_pipeline.ipynb #6e1f3a2b
+def pole_layer(pool, # a `DataPool`
+               index:dict, # prompt -> row
+               acts, # rows of one layer, or {layer: rows} for layer "auto"
+               layer_idx, # the run's layer setting
+               seed:int=0)->tuple:
+    "(layer, {layer: CV F1}): the run's layer, or with several layers the one chosen on the train split."
+    if not isinstance(acts, dict): return layer_idx, {}
+    rows = [index[p] for p in pool.train_prompts]
+    return select_layer({l: a[rows] for l, a in acts.items()}, pool.train_labels, pool.train_entries, seed)
 
 # %% ../nbs/07_pipeline.ipynb #ea615406
 def _concept(dimension:str, pole_name:str)->str: return f"{dimension}_{pole_name.split('_')[0]}"
@@ -194,12 +213,14 @@ def train_poles(todo:list, # (simplex, pole name) pairs
                        holdout_size=config.holdout_size) for s, p in todo]
     index, acts = pools_activations(pools, source)
     if not replaced: save_run(run_dir, config, simplexes)
-    meta = {"model": config.model, "layer": config.layer_idx, "pooling": config.pooling}
     done = []
     for (s, p), pool in tqdm(list(zip(todo, pools)), desc=f"{config.strategy} lenses", disable=not progress):
-        results, lens = train_arrays(config.strategy, _concept(s.dimension, p), pool_arrays(pool, index, acts),
+        layer, scores = pole_layer(pool, index, acts, config.layer_idx, config.seed)
+        results, lens = train_arrays(config.strategy, _concept(s.dimension, p),
+                                     pool_arrays(pool, index, acts[layer] if scores else acts),
                                      config.seed, callbacks, {"dimension": s.dimension, "pole": p})
-        results["pool"] = pool.composition()
+        results.update(pool=pool.composition(), layer=layer, layer_scores=scores)
+        meta = {"model": config.model, "layer": layer, "pooling": config.pooling, "layer_scores": scores}
         if replaced: results["retrained_from"] = pole_row(replaced[s.dimension, p])
         done.append(save_pole(run_dir, s.dimension, p, results, lens, meta))
     return done

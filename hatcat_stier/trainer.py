@@ -17,8 +17,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from .lenses import (Lens, calibration_score, check_activations, check_groups, check_labels,
-                                 classification_metrics, quality_report)
+from .lenses import (LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels,
+                                 classification_metrics, quality_report, select_lens)
 from .schedule import (BASELINE_TIERS, EXPONENTIAL_TIERS, STRICT_TIERS, Tier, baseline_samples,
                                    check_iteration, exponential_samples)
 
@@ -67,10 +67,11 @@ def gaussian_pool(distance:float, # distance between the two class means, in noi
                   sizes:tuple=(512, 128, 128), # rows of train, test, holdout
                   positive_fraction:float=0.4, # share of positives in each split
                   seed:int=0, # seed of everything drawn
+                  one_feature:bool=False, # put the whole distance on the first feature, not a random direction
                  )->dict:
     "Two Gaussian classes as train/test/holdout activations, labels and group tags (keys of `train_concept`)."
     rng = np.random.default_rng(seed)
-    shift = rng.normal(size=dim)
+    shift = np.eye(dim)[0] if one_feature else rng.normal(size=dim)
     shift *= distance / np.linalg.norm(shift)
     pool = {}
     for split, n in zip(("train", "test", "holdout"), sizes):
@@ -97,8 +98,9 @@ class DualAdaptiveTrainer:
                  train_activation:bool=True, # train the activation lens
                  train_text:bool=False, # also train a TF-IDF text lens on the prompts
                  text_target_accuracy:float=0.80, # test accuracy at which the text lens graduates
-                 lens_kind:str="logistic", # "logistic" or "mlp" (see `Lens`)
-                 lens_C:float=1.0, # inverse L2 strength of the lens
+                 lens_kind:str="auto", # "auto": chosen per draw by grouped CV (`select_lens`); or "logistic", "lda", "mlp"
+                 lens_C:float=1.0, # inverse L2 strength of a fixed logistic or MLP lens
+                 scale_on:str="pool", # standardise with the whole training pool ("pool") or the draw alone ("draw")
                  n_bootstrap:int=1000, # resamples for the holdout confidence intervals
                  seed:int=0, # seeds the draw order, the lens and the bootstrap
                  callbacks:tuple=(), # `TrainerCallback`s
@@ -110,7 +112,7 @@ class DualAdaptiveTrainer:
         self.activation_initial_samples, self.activation_max_samples = activation_initial_samples, activation_max_samples
         self.activation_first_increment, self.activation_subsequent_increment = activation_first_increment, activation_subsequent_increment
         self.train_activation, self.train_text, self.text_target_accuracy = train_activation, train_text, text_target_accuracy
-        self.lens_kind, self.lens_C, self.n_bootstrap, self.seed = lens_kind, lens_C, n_bootstrap, seed
+        self.lens_kind, self.lens_C, self.scale_on, self.n_bootstrap, self.seed = lens_kind, lens_C, scale_on, n_bootstrap, seed
         self.callbacks, self.model, self.tokenizer, self.validation_layer_idx = list(callbacks), model, tokenizer, validation_layer_idx
         self._check_settings()
 
@@ -124,6 +126,9 @@ def _check_settings(self:DualAdaptiveTrainer):
     if not 0 < self.text_target_accuracy <= 1:
         raise ValueError(f"text_target_accuracy must be in (0, 1], got {self.text_target_accuracy}")
     if not (self.train_activation or self.train_text): raise ValueError("train_activation and train_text are both False: nothing to train")
+    if self.lens_kind not in ("auto", *LENS_KINDS):
+        raise ValueError(f"lens_kind must be 'auto' or one of {', '.join(LENS_KINDS)}; got {self.lens_kind!r}")
+    if self.scale_on not in ("pool", "draw"): raise ValueError(f"scale_on must be 'pool' or 'draw'; got {self.scale_on!r}")
 
 @patch
 def required_samples(self:DualAdaptiveTrainer, iteration:int)->int:
@@ -207,13 +212,24 @@ def _fits(self:DualAdaptiveTrainer, labels, fit):
 
 # %% ../nbs/05_trainer.ipynb #e7d0c5d3
 @patch
-def _fit_measure(self:DualAdaptiveTrainer, X, y, Xt, yt, groups_t):
-    "A fresh lens on (X, y) and its train F1 and test metrics."
-    lens = Lens(C=self.lens_C, kind=self.lens_kind, seed=self.seed).fit(X, y)
+def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
+    "(lens, its parameters) fitted on one draw: chosen by grouped CV with lens_kind 'auto', else the fixed lens."
+    scale = pool if self.scale_on == "pool" else None
+    if self.lens_kind == "auto":
+        lens, choice = select_lens(X, y, entries, scale, seed=self.seed)
+        return lens, choice["chosen"]
+    params = {"kind": self.lens_kind} | ({} if self.lens_kind == "lda" else {"C": self.lens_C})
+    return Lens(seed=self.seed, **params).fit(X, y, scale), params
+
+@patch
+def _fit_measure(self:DualAdaptiveTrainer, X, y, entries, pool, Xt, yt, groups_t):
+    "A fresh lens on one draw (X, y) and its train F1 and test metrics."
+    lens, params = self._fit_lens(X, y, entries, pool)
     p = lens.predict_proba(Xt)[:, 1]
     test = classification_metrics(yt, p)
-    return lens, {"train_f1": classification_metrics(y, lens.predict_proba(X)[:, 1])["f1"], "test_f1": test["f1"],
-                  "precision": test["precision"], "recall": test["recall"], "calibration": calibration_score(yt, p, groups_t)}
+    return lens, {"lens": params, "train_f1": classification_metrics(y, lens.predict_proba(X)[:, 1])["f1"],
+                  "test_f1": test["f1"], "precision": test["precision"], "recall": test["recall"],
+                  "calibration": calibration_score(yt, p, groups_t)}
 
 @patch
 def _emit(self:DualAdaptiveTrainer, event, state, control):
@@ -221,11 +237,11 @@ def _emit(self:DualAdaptiveTrainer, event, state, control):
 
 # %% ../nbs/05_trainer.ipynb #d5f43327
 @patch
-def _train_activation(self:DualAdaptiveTrainer, state, X, y, Xt, yt, groups_t, holdout):
+def _train_activation(self:DualAdaptiveTrainer, state, X, y, entries, Xt, yt, groups_t, holdout):
     control, start = TrainerControl(), time.perf_counter()
     self._emit("on_train_begin", state, control)
     t0 = time.perf_counter()
-    fit = lambda rows: self._fit_measure(X[rows], y[rows], Xt, yt, groups_t)
+    fit = lambda rows: self._fit_measure(X[rows], y[rows], None if entries is None else entries[rows], X, Xt, yt, groups_t)
     for i, n, capped, (lens, metrics) in self._fits(y, fit):
         tier, min_f1, min_cal = self.thresholds(i)
         graduated = metrics["test_f1"] >= min_f1 and metrics["calibration"] >= min_cal
@@ -247,12 +263,12 @@ def _activation_result(self:DualAdaptiveTrainer, state, holdout, seconds):
     last = state.history[-1]
     report = None
     if holdout is not None:
-        Xh, yh, gh = holdout
-        report = quality_report(yh, self.lens_.predict_proba(Xh)[:, 1], gh, self.n_bootstrap, self.seed)
+        Xh, yh, gh, eh = holdout
+        report = quality_report(yh, self.lens_.predict_proba(Xh)[:, 1], gh, eh, self.n_bootstrap, self.seed)
     return {"concept_name": state.concept_name, "strategy": state.strategy, "graduated": last["graduated"],
             "tier": last["tier"] if last["graduated"] else "F", "iterations": last["iteration"],
             "samples_used": max(h["samples"] for h in state.history), "wall_seconds": seconds,
-            "test_f1": last["test_f1"], "calibration": last["calibration"], "history": state.history,
+            "test_f1": last["test_f1"], "calibration": last["calibration"], "lens": last["lens"], "history": state.history,
             "holdout": report, "tags": state.tags}
 
 # %% ../nbs/05_trainer.ipynb #8c7a4f8c
@@ -290,6 +306,8 @@ def train_concept(self:DualAdaptiveTrainer, concept_name:str, # e.g. "affect_val
                   holdout_activations=None, # split no decision sees, for the final report
                   holdout_labels=None, # 0/1 per holdout row
                   holdout_groups=None, # group tag per holdout row
+                  train_entries=None, # material entry per training row (cross-validation groups); None: rows
+                  holdout_entries=None, # material entry per holdout row (bootstrap clusters); None: rows
                   tags:dict|None=None, # free-form, passed to callbacks and into the result
                  )->dict:
     "Train the lens(es) for one concept: {'concept_name', 'activation': dict | None, 'text': dict | None}."
@@ -301,12 +319,14 @@ def train_concept(self:DualAdaptiveTrainer, concept_name:str, # e.g. "affect_val
         raise ValueError("holdout_activations and holdout_labels must be given together")
     if holdout_activations is not None:
         Xh, yh = _check_split(holdout_activations, holdout_labels, "holdout", X.shape[1])
-        holdout = (Xh, yh, check_groups(holdout_groups, len(yh), "holdout_groups"))
+        holdout = (Xh, yh, check_groups(holdout_groups, len(yh), "holdout_groups"),
+                   check_groups(holdout_entries, len(yh), "holdout_entries"))
+    entries = check_groups(train_entries, len(y), "train_entries")
     self._first_draw(len(y))
     texts = (_check_texts(train_texts, len(y), "train_texts"), _check_texts(test_texts, len(yt), "test_texts")) if self.train_text else None
     state = TrainerState(concept_name, self.strategy, self.max_iterations, dict(tags or {}))
     return {"concept_name": concept_name,
-            "activation": self._train_activation(state, X, y, Xt, yt, groups_t, holdout) if self.train_activation else None,
+            "activation": self._train_activation(state, X, y, entries, Xt, yt, groups_t, holdout) if self.train_activation else None,
             "text": self._train_text(texts[0], y, texts[1], yt) if texts else None}
 
 # %% ../nbs/05_trainer.ipynb #9804fd2e
