@@ -6,7 +6,7 @@
 __all__ = ['write_atomic', 'write_json', 'read_json']
 
 # %% ../nbs/00a_storage.ipynb #91b8fd3f
-import json, os, uuid
+import json, math, os, uuid
 from pathlib import Path
 
 # %% ../nbs/00a_storage.ipynb #0d4138e3
@@ -22,11 +22,18 @@ def write_atomic(path, # file to write; its folder must exist
     finally: tmp.unlink(missing_ok=True)  # only left if the write failed
 
 # %% ../nbs/00a_storage.ipynb #33af34a6
+def _finite(obj):
+    "`obj` with each NaN or infinite float replaced by None: JSON has neither."
+    if isinstance(obj, float): return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict): return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [_finite(v) for v in obj]
+    return obj
+
 def write_json(path, obj)->Path:
-    "Write `obj` as indented JSON to `path` atomically, creating its folder; ValueError if it is not JSON-able."
+    "Write `obj` as indented JSON to `path` atomically, creating its folder; NaN and inf become null."
     path = Path(path)
-    try: text = json.dumps(obj, indent=1) + "\n"
-    except TypeError as e: raise ValueError(f"{path}: cannot write as JSON: {e}") from None
+    try: text = json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as e: raise ValueError(f"{path}: cannot write as JSON: {e}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text.encode("utf-8"))
     return path
