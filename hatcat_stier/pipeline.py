@@ -26,7 +26,6 @@ from .storage import read_json, write_atomic, write_json
 from .trainer import (DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
 from .lenses import Lens
-from .live import markdown_table_html, report_html
 
 # %% ../nbs/07_pipeline.ipynb #25670b9c
 def pole_dir(run_dir, dimension:str, pole_name:str)->Path:
@@ -330,6 +329,7 @@ def write_comparison(run_dir, summaries:dict, simplexes:list,
                      extraction_seconds:float=0.0, # spent by this call; added to what earlier (resumed) calls spent
                     )->dict:
     "comparison.json, comparison.md and report.html for `summaries` (strategy -> run summary)."
+    from hatcat_stier.live import markdown_table_html, report_html  # the plotting stack loads only to draw
     run_dir = Path(run_dir)
     stats = {s: summary["stats"] for s, summary in summaries.items()}
     table = comparison_table(stats)
