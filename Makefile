@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Debian's chromium drives the real-browser widget test; playwright never downloads its own.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser export check-export check-notebooks nbtest pytest test demo clean-notebooks
+.PHONY: install browser export check-export check-notebooks nbtest pytest test demo clean-notebooks mutations robustness
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ pytest: install browser
 	$(BIN)/python -m pytest -q tests
 
 test: check-export check-notebooks nbtest pytest
+
+# Deliberate wrong edits applied to a scratch copy, each run against the fast tests: none may survive.
+mutations: install
+	$(BIN)/python benchmarks/mutations.py
+
+# The robustness figures (bad inputs tried, kill points resumed), counted from the tests.
+robustness: install
+	$(BIN)/python benchmarks/robustness.py
 
 # The main job: every strategy on every bundled simplex with the embedded model; rerun to resume.
 DEMO_RUN ?= runs/demo

@@ -80,7 +80,10 @@ def cmd_compare(a)->str:
 
 def cmd_retrain(a)->str:
     rows = retrain_failed(a.run_dir, a.min_tier, cache_dir=a.cache_dir, callbacks=(TqdmCallback(),))
-    return (run_table(rows) if rows else f"no lens below {a.min_tier}") + "\n\n" + show_run(a.run_dir)
+    if not rows: return f"no lens below {a.min_tier} left to retrain\n\n" + show_run(a.run_dir)
+    kept = (f"{sum(r['replaced'] for r in rows)} of {len(rows)} retrained lenses replaced theirs "
+            "(the better on the test split, by tier then test F1, is kept)")
+    return run_table(rows) + f"\n\n{kept}\n\n" + show_run(a.run_dir)
 
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "retrain-failed": cmd_retrain, "show": lambda a: show_run(a.run_dir)}
 

@@ -4,29 +4,30 @@
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'SPLITS', 'STAT_LABELS', 'pole_dir', 'check_strategy', 'train_arrays', 'pool_arrays', 'as_simplexes',
-           'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run', 'save_pole', 'load_pole',
-           'pole_row', 'default_cache_dir', 'model_name', 'candidate_layers', 'ModelActivations', 'pole_layer',
-           'train_poles', 'strategy_stats', 'write_summary', 'train_s_tier_simplexes', 'load_run', 'retrain_failed',
-           'comparison_table', 'compare_strategies', 'write_comparison', 'run_table', 'show_run',
-           'train_simplex_pole_exponential', 'TqdmCallback']
+           'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run', 'check_definitions',
+           'save_pole', 'load_pole', 'pole_row', 'default_cache_dir', 'model_name', 'candidate_layers',
+           'ModelActivations', 'pole_layer', 'train_poles', 'strategy_stats', 'write_summary', 'train_s_tier_simplexes',
+           'load_run', 'better', 'retrain_failed', 'comparison_table', 'compare_strategies', 'write_comparison',
+           'run_table', 'show_run', 'train_simplex_pole_exponential', 'TqdmCallback']
 
 # %% ../nbs/07_pipeline.ipynb #0ed1d551
-import hashlib, json, time
-from dataclasses import asdict, dataclass, field
+import hashlib, json, os, shutil, time, warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
-from .activations import ActivationCache, load_model, num_layers
-from .storage import read_json, write_atomic, write_json
+from .activations import ActivationCache, load_model, model_id, num_layers
+from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
 from .trainer import (DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
 from .lenses import Lens, select_layer
-from .live import markdown_table_html, report_html
 
 # %% ../nbs/07_pipeline.ipynb #25670b9c
 def pole_dir(run_dir, dimension:str, pole_name:str)->Path:
@@ -51,7 +52,7 @@ def train_arrays(strategy:str, # "baseline", "exponential" or "hybrid"
     else:
         trainer = (DualAdaptiveTrainer if strategy == "baseline" else ExponentialAdaptiveTrainer)(seed=seed, callbacks=callbacks)
         results = trainer.train_concept(concept_name, tags=tags, **arrays)
-    return {**results, "strategy": strategy}, trainer.lens_
+    return {**results, "strategy": strategy, "made_by": trainer.strategy}, trainer.lens_
 
 # %% ../nbs/07_pipeline.ipynb #c01f69c5
 SPLITS = ("train", "test", "holdout")
@@ -95,19 +96,22 @@ class RunConfig:
     max_samples: int = 640  # data pool size: 80 % train, 20 % test
     holdout_size: int = 128
     simplexes: list = field(default_factory=list)  # dimensions: off-simplex negatives come from all of them
-    definitions: str = ""  # digest of those simplexes' definitions
+    definitions: str = ""  # digest of those simplexes' definitions ("": one pole at a time, checked per simplex)
+    model_id: str|None = None  # weights and dtype (`model_id`); None until the model is loaded
+    dtype: str|None = None  # e.g. "float32", "bfloat16"
+    device: str|None = None  # device kind: "cpu", "cuda", "mps"
 
 def definitions_digest(simplexes:list)->str:
     "A short digest of simplex definitions: a resumed run must train on the same material."
     text = json.dumps([s.to_dict() for s in simplexes], sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
-def check_config(run_dir, config:RunConfig):
-    "ValueError naming each field in which `config` differs from the run's saved one (none saved: fine)."
+def check_config(run_dir, config:RunConfig|dict):
+    "ValueError naming each field in which `config` differs from the run's saved one (none saved: fine; None: not known yet)."
     path = Path(run_dir) / "config.json"
     if not path.exists(): return
-    saved = read_json(path)
-    diff = [f"{k}: run has {saved.get(k)!r}, asked for {v!r}" for k, v in asdict(config).items() if saved.get(k) != v]
+    saved, asked = read_json(path), config if isinstance(config, dict) else asdict(config)
+    diff = [f"{k}: run has {saved.get(k)!r}, asked for {v!r}" for k, v in asked.items() if v is not None and saved.get(k) != v]
     if diff: raise ValueError(f"{run_dir} was run with another configuration ({'; '.join(diff)}); use a new run directory")
 
 def save_run(run_dir, config:RunConfig, simplexes:list):
@@ -116,6 +120,14 @@ def save_run(run_dir, config:RunConfig, simplexes:list):
     known = read_json(path)["simplexes"] if path.exists() else {}
     write_json(path, {"simplexes": {**known, **{s.dimension: s.to_dict() for s in simplexes}}})
     write_json(Path(run_dir) / "config.json", asdict(config))
+
+# %% ../nbs/07_pipeline.ipynb #75a468e6
+def check_definitions(run_dir, simplex:Simplex):
+    "ValueError when the run already trained `simplex`'s dimension on other definitions."
+    path = Path(run_dir) / "simplexes.json"
+    saved = read_json(path)["simplexes"].get(simplex.dimension) if path.exists() else None
+    if saved is not None and saved != simplex.to_dict():
+        raise ValueError(f"definitions of {simplex.dimension} differ from those {run_dir} trained on; use a new run directory")
 
 # %% ../nbs/07_pipeline.ipynb #086d5ee8
 def save_pole(run_dir, dimension:str, pole_name:str, results:dict, lens:Lens, meta:dict)->dict:
@@ -130,9 +142,14 @@ def save_pole(run_dir, dimension:str, pole_name:str, results:dict, lens:Lens, me
     return results
 
 def load_pole(run_dir, dimension:str, pole_name:str)->dict|None:
-    "A finished pole's results, or None when it has not finished."
-    path = pole_dir(run_dir, dimension, pole_name) / "results.json"
-    return read_json(path) if path.exists() else None
+    "A finished pole's results, or None when it has not finished (no results, or a lens missing or unreadable: warned)."
+    folder = pole_dir(run_dir, dimension, pole_name)
+    if not (folder / "results.json").exists(): return None
+    try: Lens.load(folder / "lens.safetensors")
+    except (ValueError, OSError, SafetensorError) as e:
+        warnings.warn(f"{folder}: results without a usable lens ({e}); the pole counts as unfinished")
+        return None
+    return read_json(folder / "results.json")
 
 # %% ../nbs/07_pipeline.ipynb #dba2b5b1
 def pole_row(results:dict)->dict:
@@ -145,7 +162,8 @@ def pole_row(results:dict)->dict:
             "holdout_f1": hold.get("f1"), "holdout_f1_ci": hold.get("f1_ci"),
             "holdout_calibration": hold.get("calibration"), "grade": hold.get("grade"),
             "train_seconds": sum(a["wall_seconds"] for a in results.get("attempts", [act])),
-            "kept": results.get("kept", results["strategy"])}
+            "made_by": results.get("made_by", results.get("kept", results["strategy"])),  # older runs: no made_by
+            "retrained": "retrained_from" in results}
 
 # %% ../nbs/07_pipeline.ipynb #1aea644e
 def default_cache_dir()->Path:
@@ -188,6 +206,17 @@ class ModelActivations:
         self.seconds += time.perf_counter() - loaded
         return acts
 
+# %% ../nbs/07_pipeline.ipynb #a7e7c8e3
+@patch
+def identity(self:ModelActivations)->dict:
+    "{'model_id', 'dtype', 'device'} of the model, loading it if needed."
+    if self.tokenizer is None:
+        start = time.perf_counter()
+        self.model, self.tokenizer = load_model(self.model, device=self.device)
+        self.load_seconds += time.perf_counter() - start
+    return {"model_id": model_id(self.model), "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": self.model.device.type}
+
 # %% ../nbs/07_pipeline.ipynb #6e1f3a2b
 def pole_layer(pool, # a `DataPool`
                index:dict, # prompt -> row
@@ -211,8 +240,10 @@ def train_poles(todo:list, # (simplex, pole name) pairs
     "Build the pools, extract their union once, save the run's config, then train and save each pole."
     pools = [pole_pool(simplexes if config.simplexes else [s], s, p, max_samples=config.max_samples, seed=config.seed,
                        holdout_size=config.holdout_size) for s, p in todo]
+    identity = source.identity()  # loads the model: other weights, dtype or device kind are refused before any work
+    check_config(run_dir, identity)
     index, acts = pools_activations(pools, source)
-    if not replaced: save_run(run_dir, config, simplexes)
+    if not replaced: save_run(run_dir, replace(config, **identity), simplexes)
     done = []
     for (s, p), pool in tqdm(list(zip(todo, pools)), desc=f"{config.strategy} lenses", disable=not progress):
         layer, scores = pole_layer(pool, index, acts, config.layer_idx, config.seed)
@@ -220,7 +251,7 @@ def train_poles(todo:list, # (simplex, pole name) pairs
                                      pool_arrays(pool, index, acts[layer] if scores else acts),
                                      config.seed, callbacks, {"dimension": s.dimension, "pole": p})
         results.update(pool=pool.composition(), layer=layer, layer_scores=scores)
-        meta = {"model": config.model, "layer": layer, "pooling": config.pooling, "layer_scores": scores}
+        meta = {"model": config.model, "layer": layer, "pooling": config.pooling, "layer_scores": scores, **identity}
         if replaced: results["retrained_from"] = pole_row(replaced[s.dimension, p])
         done.append(save_pole(run_dir, s.dimension, p, results, lens, meta))
     return done
@@ -242,7 +273,8 @@ def strategy_stats(rows:list)->dict:
             "holdout_a_rate": sum(r["grade"] == "A" for r in rows) / len(rows),
             "grades": {t: sum(r["grade"] == t for r in rows) for t in TIER_NAMES},
             "distinct_rows": int(sum(r["samples_used"] for r in rows)),
-            "train_seconds": float(sum(r["train_seconds"] for r in rows))}
+            "train_seconds": float(sum(r["train_seconds"] for r in rows)),
+            "retrained": sum(r.get("retrained", False) for r in rows)}
 
 # %% ../nbs/07_pipeline.ipynb #4af82469
 def write_summary(run_dir, simplexes:list)->dict:
@@ -271,6 +303,7 @@ def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex
     config = RunConfig(check_strategy(strategy), str(source.name), source.layer_idx, source.pooling, seed,
                        max_samples, holdout_size, [s.dimension for s in simplexes], definitions_digest(simplexes))
     check_config(run_dir, config)
+    remove_stale_temporaries(run_dir)
     todo = [(s, p) for s in simplexes for p in POLE_NAMES if load_pole(run_dir, s.dimension, p) is None]
     if todo:
         train_poles(todo, simplexes, config, run_dir, source, callbacks, progress)
@@ -286,33 +319,68 @@ def load_run(run_dir)->tuple:
         raise ValueError(f"{path}: expected the fields {', '.join(sorted(fields))}")
     return RunConfig(**saved), load_simplexes(Path(run_dir) / "simplexes.json")
 
+def better(new:dict, old:dict)->bool:
+    "Whether pole results `new` beat `old` on the test split: a higher tier, then a higher test F1 (never the holdout)."
+    measure = lambda r: (Tier(r["activation"]["tier"]).rank, r["activation"]["test_f1"])
+    return measure(new) > measure(old)
+
+# %% ../nbs/07_pipeline.ipynb #f8b09199
+def _swap_in(scratch:Path, folder:Path, strategy:str):
+    "Move a retrained pole's lens from `scratch` into `folder`, then write its results there (the marker) and drop `scratch`."
+    for name in ("lens.safetensors", "lens.json"):
+        if (scratch / name).exists(): os.replace(scratch / name, folder / name)
+    write_json(folder / "results.json", {**read_json(scratch / "results.json"), "strategy": strategy})
+    shutil.rmtree(scratch)
+
+def _finish_swaps(run_dir, scratch_root:Path, strategy:str):
+    "Finish the moves a killed `retrain_failed` began (results left without their lens), then drop `scratch_root`."
+    for results in sorted(scratch_root.glob("*/*/results.json")):
+        if not (results.parent / "lens.safetensors").exists():
+            _swap_in(results.parent, Path(run_dir) / results.parent.relative_to(scratch_root), strategy)
+    shutil.rmtree(scratch_root, ignore_errors=True)
+
+def _settle(run_dir, scratch_root:Path, strategy:str, new:dict)->dict:
+    "Keep the `better` of a pole's lens and its retrained one; the retrained lens's summary row, with `replaced`."
+    folder = pole_dir(run_dir, new["dimension"], new["pole"])
+    old, row = read_json(folder / "results.json"), pole_row(new)
+    if better(new, old): _swap_in(pole_dir(scratch_root, new["dimension"], new["pole"]), folder, strategy)
+    else: write_json(folder / "results.json", {**old, "retrain_rejected": row})
+    return {**row, "replaced": better(new, old)}
+
+# %% ../nbs/07_pipeline.ipynb #6979b0ca
 def retrain_failed(run_dir, # an existing run
                    min_tier:str="B+", # retrain lenses whose tier is below this
                    model=None, # None = the run's model
                    tokenizer=None, cache_dir=None, callbacks=(),
                    source:ModelActivations|None=None, # reuse one instead of model/tokenizer/cache_dir
                    progress:bool=True)->list:
-    "Retrain every lens below `min_tier` that the exponential trainer did not make; the retrained poles' summary rows."
+    "Retrain with exponential scaling each lens below `min_tier` it neither made nor tried; keep the `better` of each pair."
     config, simplexes = load_run(run_dir)
-    min_tier = Tier(min_tier)
+    min_tier, scratch = Tier(min_tier), Path(run_dir) / ".retrain"
+    remove_stale_temporaries(run_dir)
+    _finish_swaps(run_dir, scratch, config.strategy)
     old = {(s.dimension, p): r for s in simplexes for p in POLE_NAMES
            if (r := load_pole(run_dir, s.dimension, p)) and Tier(r["activation"]["tier"]) < min_tier
-           and pole_row(r)["kept"] != "exponential"}
+           and pole_row(r)["made_by"] != "exponential" and "retrain_rejected" not in r}
     if not old: return []
     by_name = {s.dimension: s for s in simplexes}
     source = source or ModelActivations(model if model is not None or config.model == "default" else config.model,
                                         tokenizer, cache_dir, config.layer_idx, config.pooling, progress=progress)
-    done = train_poles([(by_name[d], p) for d, p in old], simplexes, RunConfig(**{**asdict(config), "strategy": "exponential"}),
-                       run_dir, source, callbacks, progress, replaced=old)
+    check_config(run_dir, source.identity())
+    new = train_poles([(by_name[d], p) for d, p in old], simplexes, replace(config, strategy="exponential"),
+                      scratch, source, callbacks, progress, replaced=old)
+    rows = [_settle(run_dir, scratch, config.strategy, r) for r in new]
+    shutil.rmtree(scratch)
     write_summary(run_dir, simplexes)
-    return [pole_row(r) for r in done]
+    return rows
 
 # %% ../nbs/07_pipeline.ipynb #5bcadc9c
 STAT_LABELS = {"lenses": "lenses", "a_tier_rate": "A-tier rate (tier at graduation)", "average_tier": "average tier (A=4 ... C=2, F=0)",
                "mean_calibration": "mean calibration (test)", "mean_test_f1": "mean test F1",
                "holdout_f1_mean": "mean holdout F1", "holdout_f1_std": "holdout F1 spread (std)",
                "holdout_f1_min": "worst holdout F1", "holdout_a_rate": "holdout A-grade rate",
-               "distinct_rows": "distinct training rows needed", "train_seconds": "train wall time (s)"}
+               "distinct_rows": "distinct training rows needed", "train_seconds": "train wall time (s)",
+               "retrained": "lenses replaced by retrain-failed"}
 
 def _fmt(key, v):
     if v is None: return "–"
@@ -325,10 +393,12 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
     names = list(stats)
     base = stats.get("baseline", {}).get("train_seconds")
     lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(_fmt(k, stats[n][k]) for n in names) + " |" for k, label in STAT_LABELS.items()]
+    lines += [f"| {label} | " + " | ".join(_fmt(k, stats[n].get(k, 0)) for n in names) + " |" for k, label in STAT_LABELS.items()]
     if base: lines.append("| time relative to baseline | " + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
     for key, label in (("tiers", "tiers"), ("grades", "holdout grades")):
         lines.append(f"| {label} | " + " | ".join(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names) + " |")
+    mixed = [f"{n} holds {stats[n]['retrained']} lenses made by retrain-failed" for n in names if stats[n].get("retrained")]
+    if mixed: lines += ["", f"Mixed strategies: {'; '.join(mixed)} (exponential scaling), not by the strategy named."]
     return "\n".join(lines)
 
 # %% ../nbs/07_pipeline.ipynb #2264bcaa
@@ -351,6 +421,7 @@ def write_comparison(run_dir, summaries:dict, simplexes:list,
                      extraction_seconds:float=0.0, # spent by this call; added to what earlier (resumed) calls spent
                     )->dict:
     "comparison.json, comparison.md and report.html for `summaries` (strategy -> run summary)."
+    from hatcat_stier.live import markdown_table_html, report_html  # the plotting stack loads only to draw
     run_dir = Path(run_dir)
     stats = {s: summary["stats"] for s, summary in summaries.items()}
     table = comparison_table(stats)
@@ -366,7 +437,7 @@ def write_comparison(run_dir, summaries:dict, simplexes:list,
 # %% ../nbs/07_pipeline.ipynb #afbff112
 def run_table(rows:list)->str:
     "Summary rows as a markdown table."
-    cols = ("dimension", "pole", "strategy", "tier", "iterations", "samples_used", "test_f1", "calibration", "holdout_f1", "grade")
+    cols = ("dimension", "pole", "strategy", "made_by", "tier", "iterations", "samples_used", "test_f1", "calibration", "holdout_f1", "grade")
     cell = lambda v: f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))
     return "\n".join(["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
                      + ["| " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows])
@@ -377,8 +448,11 @@ def show_run(run_dir)->str:
     if (run_dir / "comparison.md").exists(): return (run_dir / "comparison.md").read_text()
     if not (run_dir / "results.json").exists(): raise ValueError(f"{run_dir} holds no results.json: not a run directory")
     summary = read_json(run_dir / "results.json")
-    return run_table(summary["poles"]) + ("\n\n" + comparison_table({summary["config"]["strategy"]: summary["stats"]})
-                                          if summary["stats"] else "")
+    retrained = sum(r.get("retrained", False) for r in summary["poles"])
+    note = (f"\n\n{retrained} of {len(summary['poles'])} lenses were made by retrain-failed (exponential scaling), "
+            f"not by {summary['config']['strategy']}: see made_by" if retrained else "")
+    return run_table(summary["poles"]) + note + ("\n\n" + comparison_table({summary["config"]["strategy"]: summary["stats"]})
+                                                 if summary["stats"] else "")
 
 # %% ../nbs/07_pipeline.ipynb #5d71e4b8
 def train_simplex_pole_exponential(simplex, # a `Simplex` or the design's dict (simplex_dimension, three_pole_simplex)
@@ -388,9 +462,11 @@ def train_simplex_pole_exponential(simplex, # a `Simplex` or the design's dict (
     "Train one pole with exponential scaling: data pool, cached activations, trainer, saved lens; its results."
     (s,) = as_simplexes(simplex)
     if pole_name not in POLE_NAMES: raise ValueError(f"unknown pole {pole_name!r}; expected one of {', '.join(POLE_NAMES)}")
-    source = ModelActivations(model, tokenizer, cache_dir, layer_idx, device=device)
-    config = RunConfig("exponential", source.name, layer_idx, "mean", seed)  # no `simplexes`: one pole at a time
+    config = RunConfig("exponential", model_name(model), layer_idx, "mean", seed)  # no `simplexes`: one pole at a time
     check_config(run_dir, config)
+    check_definitions(run_dir, s)
+    if (done := load_pole(run_dir, s.dimension, pole_name)) is not None: return done
+    source = ModelActivations(model, tokenizer, cache_dir, layer_idx, device=device)
     return train_poles([(s, pole_name)], [s], config, run_dir, source, callbacks, progress=False)[0]
 
 # %% ../nbs/07_pipeline.ipynb #094fc0ec

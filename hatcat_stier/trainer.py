@@ -117,18 +117,34 @@ class DualAdaptiveTrainer:
         self._check_settings()
 
 # %% ../nbs/05_trainer.ipynb #862634fe
+def _check_flag(value, name):
+    if not isinstance(value, bool): raise ValueError(f"{name} must be True or False, got {value!r}")
+
 @patch
 def _check_settings(self:DualAdaptiveTrainer):
     if self.validation_mode not in VALIDATION_MODES:
         raise ValueError(f"validation_mode must be one of {', '.join(VALIDATION_MODES)}; got {self.validation_mode!r}")
-    check_iteration(self.max_iterations, "max_iterations")
+    for name in ("max_iterations", "activation_first_increment", "activation_subsequent_increment", "n_bootstrap"):
+        check_iteration(getattr(self, name), name)
     self.required_samples(1)
     if not 0 < self.text_target_accuracy <= 1:
         raise ValueError(f"text_target_accuracy must be in (0, 1], got {self.text_target_accuracy}")
+    for name in ("validate_lenses", "train_activation", "train_text"): _check_flag(getattr(self, name), name)
     if not (self.train_activation or self.train_text): raise ValueError("train_activation and train_text are both False: nothing to train")
     if self.lens_kind not in ("auto", *LENS_KINDS):
         raise ValueError(f"lens_kind must be 'auto' or one of {', '.join(LENS_KINDS)}; got {self.lens_kind!r}")
     if self.scale_on not in ("pool", "draw"): raise ValueError(f"scale_on must be 'pool' or 'draw'; got {self.scale_on!r}")
+    if not (isinstance(self.lens_C, (int, float)) and 0 < self.lens_C < float("inf")):
+        raise ValueError(f"lens_C must be a positive finite number, got {self.lens_C!r}")
+    if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+    self._check_callbacks()
+
+@patch
+def _check_callbacks(self:DualAdaptiveTrainer):
+    for i, cb in enumerate(self.callbacks):
+        missing = [e for e in ("on_train_begin", "on_iteration_end", "on_train_end") if not callable(getattr(cb, e, None))]
+        if missing: raise ValueError(f"callbacks[{i}] ({type(cb).__name__}) has no {', '.join(missing)}: subclass TrainerCallback")
 
 @patch
 def required_samples(self:DualAdaptiveTrainer, iteration:int)->int:

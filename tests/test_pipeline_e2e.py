@@ -3,7 +3,7 @@
 A small subset keeps this quick: one or two bundled simplexes, 160-prompt pools and 64-prompt holdouts. All runs
 share one activation cache, so each unique prompt goes through the model once in this module.
 """
-import json, subprocess, sys, textwrap
+import json, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 from conftest import ROOT, VENV_BIN
@@ -49,6 +49,8 @@ def test_cli_train_end_to_end(reference_run):
     assert "| affect_valence | negative_pole | baseline |" in res.stdout
     meta = json.loads((run_dir / "affect_valence" / "negative_pole" / "lens.json").read_text())
     assert (meta["model"], meta["layer"], meta["pooling"], meta["pole"]) == ("default", 12, "mean", "negative_pole")
+    assert (meta["model_id"], meta["dtype"], meta["device"]) == (summary["config"]["model_id"], "float32", "cpu")
+    assert "float32" in meta["model_id"]
 
 def test_show_prints_the_run(reference_run):
     run_dir, _ = reference_run
@@ -81,7 +83,6 @@ def test_killed_run_resumes_to_the_same_results(reference_run, cache_dir, tmp_pa
     assert not list(run_dir.rglob("*.tmp"))
 
 def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_dir, tmp_path):
-    import shutil
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run[0], run_dir)
     before = json.loads((run_dir / "results.json").read_text())["poles"]
@@ -94,9 +95,27 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
     after = {(r["dimension"], r["pole"]): r for r in json.loads((run_dir / "results.json").read_text())["poles"]}
     for key, stamp in stamps.items():
         path = run_dir / key[0].replace("/", "__") / key[1] / "results.json"
-        assert (path.stat().st_mtime_ns != stamp) == (key in below), key
-        assert after[key]["strategy"] == ("exponential" if key in below else "baseline")
-        if key in below: assert json.loads(path.read_text())["retrained_from"]["strategy"] == "baseline"
+        assert (path.stat().st_mtime_ns != stamp) == (key in below), key  # each records the try
+        results = json.loads(path.read_text())
+        assert after[key]["strategy"] == results["strategy"] == "baseline"  # the run keeps its strategy
+        replaced = "retrained_from" in results
+        if key in below: assert replaced != ("retrain_rejected" in results), key
+        assert results["made_by"] == after[key]["made_by"] == ("exponential" if replaced else "baseline")
+    assert "retrained lenses replaced theirs" in res.stdout
+
+def test_resume_in_another_dtype_is_refused(reference_run, cache_dir, tmp_path):
+    from hatcat_stier.activations import load_model
+    from hatcat_stier.cli import select_simplexes
+    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run[0], run_dir)
+    shutil.rmtree(run_dir / "affect_valence" / "positive_pole")
+    source = ModelActivations(cache_dir=cache_dir, progress=False)
+    source.model, source.tokenizer = load_model(dtype="bfloat16")  # what the default load picks on a GPU
+    with pytest.raises(ValueError, match="dtype: run has 'float32', asked for 'bfloat16'"):
+        train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=run_dir,
+                               max_samples=160, holdout_size=64, source=source, progress=False)
+    assert not (run_dir / "affect_valence" / "positive_pole").exists()  # refused before any training
 
 @pytest.mark.parametrize("args, code, message", [
     (["train", "--strategy", "linear"], 2, "invalid choice: 'linear'"),
@@ -130,4 +149,85 @@ def test_design_function_on_a_design_shaped_simplex(tmp_path, cache_dir):
     results = train_simplex_pole_exponential(design, "positive_pole", model, tokenizer, "cpu", tmp_path / "run",
                                              cache_dir=cache_dir)
     assert results["strategy"] == "exponential" and results["activation"]["history"][0]["samples"] == 10
-    assert (tmp_path / "run" / design["simplex_dimension"] / "positive_pole" / "lens.safetensors").exists()
+    pole = tmp_path / "run" / design["simplex_dimension"] / "positive_pole"
+    assert (pole / "lens.safetensors").exists()
+    stamp = (pole / "results.json").stat().st_mtime_ns
+    again = train_simplex_pole_exponential(design, "positive_pole", model, tokenizer, "cpu", tmp_path / "run",
+                                           cache_dir=cache_dir)
+    assert again == json.loads((pole / "results.json").read_text()) and (pole / "results.json").stat().st_mtime_ns == stamp
+
+# Kill points: a run killed by SIGKILL (no cleanup runs) when os.replace is about to put the nth file whose path matches
+# a pattern in place, i.e. with that file's temporary copy written. `KILL_POINTS` names each one the tests resume from.
+KILL_AT = textwrap.dedent("""
+    import os, re, signal, sys
+    from functools import partialmethod
+    from hatcat_stier.activations import ActivationCache
+    from hatcat_stier.cli import main
+    pattern, nth, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    ActivationCache.extract = partialmethod(ActivationCache.extract, chunk=chunk)  # several chunk writes per run
+    real, seen = os.replace, []
+    def replace(src, dst):
+        if re.search(pattern, str(dst)):
+            seen.append(dst)
+            if len(seen) == nth: os.kill(os.getpid(), signal.SIGKILL)
+        real(src, dst)
+    os.replace = replace
+    sys.exit(main(sys.argv[4:]))
+""")
+KILL_POINTS = ("before the third lens (test above)", "during extraction chunk writes", "during the summary write",
+               "during retrain-failed, while a retrained lens is trained", "during retrain-failed, while a lens is moved in")
+
+def kill_at(pattern, nth, *args, chunk=1024):
+    return subprocess.run([sys.executable, "-c", KILL_AT, pattern, str(nth), str(chunk), *map(str, args)],
+                          capture_output=True, text=True, timeout=900)
+
+def test_killed_during_extraction_chunk_writes_keeps_the_chunks_written(tmp_path):
+    from hatcat_stier.activations import ShardStore
+    train = lambda run, cache: ["train", "--simplexes", "affect_valence", "--strategy", "baseline", "--run-dir", run,
+                                "--cache-dir", cache, *SMALL]
+    reference = kill_at("^$", 0, *train(tmp_path / "reference", tmp_path / "reference_cache"), chunk=64)
+    assert reference.returncode == 0, reference.stderr
+    cache = tmp_path / "cache"
+    killed = kill_at(re.escape(str(cache)), 3, *train(tmp_path / "run", cache), chunk=64)
+    assert killed.returncode == -9, killed.stderr
+    (store,) = {p.parent for p in cache.rglob("*.safetensors")}
+    assert len(ShardStore(store)) == 2 * 64  # the two chunks written before the kill are kept, whole
+    resumed = kill_at("^$", 0, *train(tmp_path / "run", cache), chunk=64)
+    assert resumed.returncode == 0, resumed.stderr
+    assert pole_results(tmp_path / "run") == pole_results(tmp_path / "reference")
+    assert not list((tmp_path / "run").rglob("*.tmp"))  # the cache may keep the killed shard's temporary file
+
+def test_killed_during_the_summary_write_resumes(reference_run, cache_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", "--simplexes", "affect_valence,aspiration/social_mobility", "--strategy", "baseline",
+            "--run-dir", run_dir, "--cache-dir", cache_dir, *SMALL]
+    killed = kill_at(re.escape(str(run_dir / "results.json")) + "$", 1, *args)
+    assert killed.returncode == -9, killed.stderr
+    assert len(list(run_dir.glob("*/*/results.json"))) == 6 and not (run_dir / "results.json").exists()
+    assert cli(*args).returncode == 0
+    summary = lambda run: stable(json.loads((run / "results.json").read_text()))
+    assert summary(run_dir) == summary(reference_run[0]) and pole_results(run_dir) == pole_results(reference_run[0])
+    assert not list(run_dir.rglob("*.tmp"))
+
+@pytest.mark.parametrize("where, pattern", [
+    ("while a retrained lens is trained", r"/\.retrain/.*/results\.json$"),
+    ("while a lens is moved in", r"/run/[^./][^/]*/[^/]+/lens\.json$"),
+])
+def test_killed_during_retrain_failed_resumes(reference_run, cache_dir, tmp_path, where, pattern):
+    runs = {}
+    for name in ("whole", "run"):
+        shutil.copytree(reference_run[0], tmp_path / name)
+        runs[name] = tmp_path / name
+        # on this model no retrained lens beats its baseline; one recorded as F is beaten, so a lens is moved in
+        low = runs[name] / "affect_valence" / "neutral_homeostasis" / "results.json"
+        results = json.loads(low.read_text())
+        low.write_text(json.dumps({**results, "activation": {**results["activation"], "tier": "F"}}))
+    assert cli("retrain-failed", runs["whole"], "--min-tier", "A", "--cache-dir", cache_dir).returncode == 0
+    killed = kill_at(pattern, 1, "retrain-failed", runs["run"], "--min-tier", "A", "--cache-dir", cache_dir)
+    assert killed.returncode == -9, (where, killed.stderr)
+    res = cli("retrain-failed", runs["run"], "--min-tier", "A", "--cache-dir", cache_dir)
+    assert res.returncode == 0, res.stderr
+    assert pole_results(runs["run"]) == pole_results(runs["whole"])
+    lens = lambda run: {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.glob("*/*/lens.safetensors"))}
+    assert lens(runs["run"]) == lens(runs["whole"])
+    assert not (runs["run"] / ".retrain").exists() and not list(runs["run"].rglob("*.tmp"))

@@ -1,0 +1,152 @@
+"""Mutation check: apply each deliberate wrong edit to a scratch copy, run the fast tests, report which edits survived.
+
+    python benchmarks/mutations.py [name ...]     # or: make mutations
+
+A mutation is (name, file under hatcat_stier/, exact old snippet, replacement, notebooks to test). The snippet is
+replaced in the module and in the notebook it is exported from (notebook tests run the notebook's own cells), and
+a snippet that is not found exactly once fails the script: the list must follow the code. Each mutation is tested
+with `nbdev_test` (no slow flag) on its notebooks and `pytest tests/test_trust.py`; two at a time. Writes
+benchmarks/mutations.md. An unmutated copy is tested first: a failure there would make every mutation "caught".
+"""
+import json, os, re, shutil, subprocess, sys, tempfile, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FAST_PYTEST = ["tests/test_trust.py"]
+
+MUTATIONS = [  # the behaviours the notebooks and issues name
+    ("graduation ignores the calibration gate", "trainer.py",
+     'graduated = metrics["test_f1"] >= min_f1 and metrics["calibration"] >= min_cal',
+     'graduated = metrics["test_f1"] >= min_f1', ["05_trainer"]),
+    ("exponential schedule off by one (the reference's bug)", "schedule.py",
+     "return min(base << (iteration - 1).bit_length(), max_samples)",
+     "return min(base << iteration.bit_length(), max_samples)", ["00_schedule"]),
+    ("n_bootstrap not checked in the constructor", "trainer.py",
+     '"activation_subsequent_increment", "n_bootstrap"):', '"activation_subsequent_increment"):', ["05_trainer"]),
+    ("results files may hold NaN", "storage.py",
+     "json.dumps(_finite(obj), indent=1, allow_nan=False)", "json.dumps(obj, indent=1)", ["00a_storage"]),
+    ("resume accepts other weights or dtype", "pipeline.py",
+     "    check_config(run_dir, identity)\n", "", ["07_pipeline"]),
+    ("a pole without a readable lens counts as finished", "pipeline.py",
+     'try: Lens.load(folder / "lens.safetensors")', "try: pass", ["07_pipeline"]),
+    ("retrain-failed keeps a worse lens", "pipeline.py",
+     "if better(new, old): _swap_in(", "if True: _swap_in(", ["07_pipeline"]),
+    ("retrain-failed judges lenses on the holdout", "pipeline.py",
+     'measure = lambda r: (Tier(r["activation"]["tier"]).rank, r["activation"]["test_f1"])',
+     'measure = lambda r: (Tier(r["activation"]["tier"]).rank, r["activation"]["holdout"]["f1"])', ["07_pipeline"]),
+    ("show hides retrained lenses", "pipeline.py",
+     'retrained = sum(r.get("retrained", False) for r in summary["poles"])', "retrained = 0", ["07_pipeline"]),
+    ("made_by names the strategy asked for, not the trainer kept", "pipeline.py",
+     '"made_by": trainer.strategy}', '"made_by": strategy}', ["07_pipeline"]),
+    ("the design's per-pole function always retrains", "pipeline.py",
+     "if (done := load_pole(run_dir, s.dimension, pole_name)) is not None: return done", "done = None",
+     ["07_pipeline"]),
+    ("the pipeline imports the plotting stack at start", "pipeline.py",
+     "from tqdm.auto import tqdm\n", "from tqdm.auto import tqdm\nfrom .live import report_html\n", ["08_cli"]),
+]
+
+AFTER_MERGE = [  # intervals, lens choice and material partitions
+    ("bootstrap does not resample", "lenses.py",
+     "w[:, idx] = np.bincount(draws.ravel(), minlength=n_resamples * k).reshape(n_resamples, k)[:, inverse]",
+     "w[:, idx] = 1.0", ["04_lenses"]),
+    ("bootstrap resamples prompts, not material entries", "lenses.py",
+     'clusters = np.arange(len(y)) if clusters is None else check_groups(clusters, len(y), "clusters")',
+     "clusters = np.arange(len(y))", ["04_lenses"]),
+    ("a 90 % interval reported as 95 % (quality_report)", "lenses.py",
+     "ci = bootstrap_ci(y, probs, groups, clusters, n_resamples=n_resamples, seed=seed)",
+     "ci = bootstrap_ci(y, probs, groups, clusters, n_resamples=n_resamples, seed=seed, level=0.90)", ["04_lenses"]),
+    ("a 90 % interval reported as 95 % (bootstrap_ci)", "lenses.py",
+     "q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])", "q = 100 * np.array([0.05, 0.95])", ["04_lenses"]),
+    ("calibration interval on the mean over groups, not the minimum", "lenses.py",
+     "cal = np.min([_weighted_auroc(", "cal = np.mean([_weighted_auroc(", ["04_lenses"]),
+    ("cross-validation folds ignore material entries", "lenses.py",
+     'entries = np.arange(len(y)) if entries is None else check_groups(entries, len(y), "entries")',
+     "entries = np.arange(len(y))", ["04_lenses"]),
+    ("other-simplex strip removed", "data_pool.py",
+     "others = [_strip(m, own) for m in others if not overlapping(target, m)]",
+     "others = [m for m in others if not overlapping(target, m)]", ["02_data_pool"]),
+    ("declared overlaps ignored", "data_pool.py",
+     "others = [_strip(m, own) for m in others if not overlapping(target, m)]",
+     "others = [_strip(m, own) for m in others]", ["02_data_pool"]),
+    ("train, test and holdout share their material", "data_pool.py",
+     "return {split: material | {key: parts[key][split] for key in parts} for split in SPLITS}",
+     "return {split: dict(material) for split in SPLITS}", ["02_data_pool"]),
+]
+
+def copy_repo(dest:Path):
+    "The tracked and untracked-but-not-ignored files of this checkout, copied to `dest`."
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.splitlines()
+    for f in files:
+        if (ROOT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+
+def _replace_once(text:str, old:str, new:str, where:str)->str:
+    if text.count(old) != 1: raise SystemExit(f"{where}: the snippet occurs {text.count(old)} times, not once:\n{old}")
+    return text.replace(old, new)
+
+def apply(repo:Path, file:str, old:str, new:str):
+    "Replace `old` in hatcat_stier/`file` and in the cells of the notebook it is exported from."
+    module = repo / "hatcat_stier" / file
+    text = module.read_text()
+    module.write_text(_replace_once(text, old, new, str(module)))
+    nb_path = repo / re.search(r"File to edit: \.\./(\S+?)\.", text).group(1)
+    nb_path = nb_path.with_suffix(".ipynb")
+    nb = json.loads(nb_path.read_text())
+    to_nb = lambda s: re.sub(r"from \.(\w)", r"from hatcat_stier.\1", s)  # notebooks import the package absolutely
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    hits = [i for i, s in enumerate(sources) if to_nb(old) in s]
+    if len(hits) != 1: raise SystemExit(f"{nb_path}: the snippet is in {len(hits)} cells, not one:\n{old}")
+    new_source = _replace_once(sources[hits[0]], to_nb(old), to_nb(new), str(nb_path))
+    nb["cells"][hits[0]]["source"] = new_source.splitlines(keepends=True)
+    nb_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+def run_tests(repo:Path, notebooks:list)->tuple:
+    "(passed, the failing commands) of the fast tests in `repo`."
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    commands = {f"nbs/{nb}.ipynb": [str(BIN / "nbdev_test"), "--path", f"nbs/{nb}.ipynb"] for nb in notebooks}
+    commands[" ".join(FAST_PYTEST)] = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *FAST_PYTEST]
+    failed = [name for name, c in commands.items()
+              if subprocess.run(c, cwd=repo, env=env, capture_output=True, timeout=900).returncode != 0]
+    return not failed, failed
+
+def trial(mutation)->dict:
+    "Apply one mutation (None: none) to a scratch copy and run its tests."
+    name, file, old, new, notebooks = mutation or ("(no mutation)", None, None, None, ["00a_storage", "05_trainer"])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        repo = Path(tmp)
+        copy_repo(repo)
+        if file: apply(repo, file, old, new)
+        passed, failed = run_tests(repo, notebooks)
+    return {"name": name, "file": file, "caught": not passed, "by": failed, "seconds": time.perf_counter() - start}
+
+def table(results:list)->list:
+    lines = ["| mutation | file | result | failing tests | s |", "|---|---|---|---|---|"]
+    return lines + [f"| {r['name']} | {r['file']} | {'caught' if r['caught'] else '**SURVIVED**'} | "
+                    f"{'; '.join(r['by']) or '–'} | {r['seconds']:.0f} |" for r in results]
+
+def main(names:list):
+    chosen = lambda ms: [m for m in ms if not names or m[0] in names]
+    main_list, after = chosen(MUTATIONS), chosen(AFTER_MERGE)
+    for m in main_list + after:  # fail before any test runs if a snippet no longer matches
+        _replace_once((ROOT / "hatcat_stier" / m[1]).read_text(), m[2], m[3], m[1])
+    control = trial(None)
+    if control["caught"]: raise SystemExit(f"the unmutated copy fails its tests ({control['by']}): fix that first")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(trial, main_list + after))
+    survived = [r["name"] for r in results if not r["caught"]]
+    report = ["# Mutation check", "", "`make mutations` (benchmarks/mutations.py): each row is a deliberate wrong edit "
+              "applied to a scratch copy; *caught* means a fast test failed on it.", "",
+              "## Behaviours of this code", "", *table(results[:len(main_list)]), "",
+              "## Intervals, lens choice and material partitions", "",
+              *table(results[len(main_list):]), "",
+              f"{len(results) - len(survived)} of {len(results)} caught" + (f"; survived: {', '.join(survived)}" if survived else ".")]
+    (ROOT / "benchmarks" / "mutations.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+    sys.exit(1 if survived else 0)
+
+if __name__ == "__main__": main(sys.argv[1:])
