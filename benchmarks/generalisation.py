@@ -67,7 +67,7 @@ def table(stats, layers):
     lines = ["| measure | " + " | ".join(stats) + " |", "|---|" + "---:|" * len(stats)]
     lines += [f"| {label} | " + " | ".join(fmt.format(s[key]) for s in stats.values()) + " |" for key, label, fmt in rows]
     chosen = " ".join(f"{l}:{n}" for l, n in sorted(layers.items()))
-    return "\n".join(lines) + f"\n\nLayers chosen by `layer=\"auto\"` (layer: poles): {chosen}\n"
+    return "\n".join(lines) + (f"\n\nLayers chosen by `layer=\"auto\"` (layer: poles): {chosen}\n" if layers else "\n")
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-samples", type=int, default=640, help="train + test prompts per pole")
     ap.add_argument("--holdout-size", type=int, default=128)
+    ap.add_argument("--no-auto", action="store_true", help="skip layer auto (extracts layer 12 only: far cheaper)")
     ap.add_argument("--out", default=str(HERE / "generalisation.md"))
     a = ap.parse_args()
     start = time.perf_counter()
@@ -88,18 +89,19 @@ def main():
     pools = [pole_pool(new, get_simplex(new, d), p, holdout_size=a.holdout_size, **sizes) for d, p in poles]
     banned = [{e.casefold() for e in pool.holdout_entries} for pool in pools]
     olds = [old_pool(old, generic, frames, d, p, b, sizes) for (d, p), b in zip(poles, banned)]
-    auto = ModelActivations(cache_dir=a.cache_dir, layer_idx="auto")
+    auto = ModelActivations(cache_dir=a.cache_dir, layer_idx=12 if a.no_auto else "auto")
     index, acts = pools_activations(pools, auto)
+    acts = {12: acts} if a.no_auto else acts
     twelve = ModelActivations(auto.model, auto.tokenizer, a.cache_dir, 12)
     old_index, old_acts = pools_activations([p for p in olds if p is not None], twelve)
     results, layers = {name: [] for name in CONFIGS}, {}
     for pool, opool in zip(pools, olds):
         at12 = pool_arrays(pool, index, acts[12])
-        layer, _ = pole_layer(pool, index, acts, "auto", a.seed)
-        layers[layer] = layers.get(layer, 0) + 1
-        runs = {"new material, layer 12, grouped-CV lens": at12,
-                "new material, layer auto, grouped-CV lens": pool_arrays(pool, index, acts[layer]),
-                "new material, layer 12, fixed lens": at12}
+        runs = {"new material, layer 12, grouped-CV lens": at12, "new material, layer 12, fixed lens": at12}
+        if not a.no_auto:
+            layer, _ = pole_layer(pool, index, acts, "auto", a.seed)
+            layers[layer] = layers.get(layer, 0) + 1
+            runs["new material, layer auto, grouped-CV lens"] = pool_arrays(pool, index, acts[layer])
         if opool is not None:
             held = {k: v for k, v in at12.items() if k.startswith("holdout_")}
             runs["old material, layer 12, grouped-CV lens"] = pool_arrays(opool, old_index, old_acts) | held
