@@ -176,10 +176,12 @@ def _check_across(simplexes):
     if shared := _shared_entry(poles):
         kind, entry, a, b = shared
         raise ValueError(f"{kind} entry {entry!r} appears in two poles, {a!r} and {b!r}")
+    dims = {s.dimension for s in simplexes}
     for key, pole in poles.items():
         for other in pole.overlaps:
-            if other not in poles or other.rsplit(":", 1)[0] == key.rsplit(":", 1)[0]:
-                raise ValueError(f"pole {key!r}: overlap {other!r} is not a pole of another simplex in this file")
+            dim, _, name = other.rpartition(":")
+            if name not in POLE_NAMES or dim == key.rpartition(":")[0] or (dim in dims and other not in poles):
+                raise ValueError(f"pole {key!r}: overlap {other!r} must name a pole of another simplex as 'dimension:pole'")
 
 # %% ../nbs/01_simplexes.ipynb #abd5bd20
 def bundled_simplexes_path():
