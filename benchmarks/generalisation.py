@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--max-samples", type=int, default=640, help="train + test prompts per pole")
     ap.add_argument("--holdout-size", type=int, default=128)
     ap.add_argument("--no-auto", action="store_true", help="skip layer auto (extracts layer 12 only: far cheaper)")
+    ap.add_argument("--no-old", action="store_true", help="skip the old material (no extraction of its prompts)")
     ap.add_argument("--out", default=str(HERE / "generalisation.md"))
     a = ap.parse_args()
     start = time.perf_counter()
@@ -88,12 +89,13 @@ def main():
     sizes = {"seed": a.seed, "max_samples": a.max_samples}
     pools = [pole_pool(new, get_simplex(new, d), p, holdout_size=a.holdout_size, **sizes) for d, p in poles]
     banned = [{e.casefold() for e in pool.holdout_entries} for pool in pools]
-    olds = [old_pool(old, generic, frames, d, p, b, sizes) for (d, p), b in zip(poles, banned)]
+    olds = [None if a.no_old else old_pool(old, generic, frames, d, p, b, sizes) for (d, p), b in zip(poles, banned)]
     auto = ModelActivations(cache_dir=a.cache_dir, layer_idx=12 if a.no_auto else "auto")
     index, acts = pools_activations(pools, auto)
     acts = {12: acts} if a.no_auto else acts
     twelve = ModelActivations(auto.model, auto.tokenizer, a.cache_dir, 12)
-    old_index, old_acts = pools_activations([p for p in olds if p is not None], twelve)
+    kept = [p for p in olds if p is not None]
+    old_index, old_acts = pools_activations(kept, twelve) if kept else ({}, None)
     results, layers = {name: [] for name in CONFIGS}, {}
     for pool, opool in zip(pools, olds):
         at12 = pool_arrays(pool, index, acts[12])

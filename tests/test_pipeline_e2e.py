@@ -218,10 +218,10 @@ def test_killed_during_retrain_failed_resumes(reference_run, cache_dir, tmp_path
     for name in ("whole", "run"):
         shutil.copytree(reference_run[0], tmp_path / name)
         runs[name] = tmp_path / name
-        # on this model no retrained lens beats its baseline; one recorded as F is beaten, so a lens is moved in
+        # a record of tier F with test F1 -1 is beaten by any retrained lens, so a lens is moved in
         low = runs[name] / "affect_valence" / "neutral_homeostasis" / "results.json"
         results = json.loads(low.read_text())
-        low.write_text(json.dumps({**results, "activation": {**results["activation"], "tier": "F"}}))
+        low.write_text(json.dumps({**results, "activation": {**results["activation"], "tier": "F", "test_f1": -1.0}}))
     assert cli("retrain-failed", runs["whole"], "--min-tier", "A", "--cache-dir", cache_dir).returncode == 0
     killed = kill_at(pattern, 1, "retrain-failed", runs["run"], "--min-tier", "A", "--cache-dir", cache_dir)
     assert killed.returncode == -9, (where, killed.stderr)
