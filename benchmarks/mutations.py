@@ -47,6 +47,19 @@ MUTATIONS = [  # the behaviours the notebooks and issues name
      "from tqdm.auto import tqdm\n", "from tqdm.auto import tqdm\nfrom .live import report_html\n", ["08_cli"]),
 ]
 
+COMPARISON = [  # the comparison: validation mode, paired intervals, the overview
+    ("the validation mode does not reach the trainers", "pipeline.py",
+     "trainer = cls(seed=seed, callbacks=callbacks, **mode)", "trainer = cls(seed=seed, callbacks=callbacks)",
+     ["07_pipeline"]),
+    ("paired intervals resample lenses, not poles", "compare.py",
+     "out = pole_interval(list(by_pole({k: va[k] - vb[k] for k in both}).values()), **kwargs)",
+     "out = pole_interval([va[k] - vb[k] for k in both], **kwargs)", ["07a_compare"]),
+    ("the report has no overview figures", "live.py",
+     "top = {f\"At a glance: {name}\": fig", "top = {} and {f\"At a glance: {name}\": fig", ["06_live"]),
+    ("learning curves lose the holdout", "trainer.py",
+     'held = {} if holdout is None else {"holdout_f1": _f1(lens, *holdout[:2])}', "held = {}", ["05_trainer"]),
+]
+
 AFTER_MERGE = [  # intervals, lens choice and material partitions
     ("bootstrap does not resample", "lenses.py",
      "w[:, idx] = np.bincount(draws.ravel(), minlength=n_resamples * k).reshape(n_resamples, k)[:, inverse]",
@@ -131,20 +144,22 @@ def table(results:list)->list:
 
 def main(names:list):
     chosen = lambda ms: [m for m in ms if not names or m[0] in names]
-    main_list, after = chosen(MUTATIONS), chosen(AFTER_MERGE)
-    for m in main_list + after:  # fail before any test runs if a snippet no longer matches
+    groups = {"Behaviours of this code": chosen(MUTATIONS),
+              "Intervals, lens choice and material partitions": chosen(AFTER_MERGE),
+              "The comparison: validation mode, paired intervals, overview": chosen(COMPARISON)}
+    every = [m for ms in groups.values() for m in ms]
+    for m in every:  # fail before any test runs if a snippet no longer matches
         _replace_once((ROOT / "hatcat_stier" / m[1]).read_text(), m[2], m[3], m[1])
     control = trial(None)
     if control["caught"]: raise SystemExit(f"the unmutated copy fails its tests ({control['by']}): fix that first")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(trial, main_list + after))
-    survived = [r["name"] for r in results if not r["caught"]]
+        results = dict(zip(map(id, every), pool.map(trial, every)))
+    survived = [r["name"] for r in results.values() if not r["caught"]]
     report = ["# Mutation check", "", "`make mutations` (benchmarks/mutations.py): each row is a deliberate wrong edit "
-              "applied to a scratch copy; *caught* means a fast test failed on it.", "",
-              "## Behaviours of this code", "", *table(results[:len(main_list)]), "",
-              "## Intervals, lens choice and material partitions", "",
-              *table(results[len(main_list):]), "",
-              f"{len(results) - len(survived)} of {len(results)} caught" + (f"; survived: {', '.join(survived)}" if survived else ".")]
+              "applied to a scratch copy; *caught* means a fast test failed on it.", ""]
+    for title, ms in groups.items(): report += [f"## {title}", "", *table([results[id(m)] for m in ms]), ""]
+    report.append(f"{len(results) - len(survived)} of {len(results)} caught"
+                  + (f"; survived: {', '.join(survived)}" if survived else "."))
     (ROOT / "benchmarks" / "mutations.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
     sys.exit(1 if survived else 0)

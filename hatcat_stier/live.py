@@ -4,9 +4,11 @@
 
 # %% auto #0
 __all__ = ['RESULT_FIELDS', 'HISTORY_FIELDS', 'TIER_COLORS', 'STRATEGY_STYLES', 'SPARE_STYLES', 'SAMPLE_TICKS', 'TRACES_PER_RUN',
-           'SUMMARY_COLUMNS', 'lens_key', 'lens_label', 'run_name', 'activation_result', 'strategy_style',
-           'strategy_traces', 'lens_traces', 'convergence_figure', 'summary_row', 'summary_html', 'lens_runs',
-           'figures_for', 'markdown_table_html', 'report_html', 'LiveTrainingPlot', 'replay']
+           'SUMMARY_COLUMNS', 'POLE_ORDER', 'REPORT_STYLE', 'lens_key', 'lens_label', 'run_name', 'activation_result',
+           'strategy_style', 'strategy_traces', 'lens_traces', 'convergence_figure', 'summary_row', 'summary_html',
+           'distribution_figure', 'gap_figure', 'by_size', 'mean_curve', 'learning_curve_figure', 'holdout_grid',
+           'heatmap_figure', 'overview_figures', 'overview_widget', 'lens_runs', 'figures_for', 'markdown_table_html',
+           'report_html', 'LiveTrainingPlot', 'replay']
 
 # %% ../nbs/06_live.ipynb #4f155f91
 import html
@@ -14,10 +16,12 @@ import math
 from pathlib import Path
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 from fastcore.basics import patch
 from plotly.subplots import make_subplots
 
+from .schedule import TIER_NAMES
 from .storage import write_atomic
 from .trainer import TrainerCallback, TrainerControl, TrainerState
 
@@ -149,6 +153,132 @@ def summary_html(results:list, # finished runs' results, in the order they finis
     if not rows: rows = [f"<tr><td colspan='{len(SUMMARY_COLUMNS)}'><i>no lens has finished yet</i></td></tr>"]
     return "<table style='border-collapse:collapse;font-size:12px'>" + head + "".join(rows) + "</table>"
 
+# %% ../nbs/06_live.ipynb #0a7c1e02
+def _grade(r): return (r.get("holdout") or {}).get("grade")
+
+def distribution_figure(by_strategy:dict, # strategy -> finished runs' results
+                        height:int=360)->go.Figure:
+    "Stacked bars: share of lenses per tier at graduation and per holdout grade, one bar per strategy."
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("tier at graduation (test split)", "holdout grade"),
+                        shared_yaxes=True, horizontal_spacing=0.05)
+    runs = {s: [activation_result(r, f"{s}[{i}]") for i, r in enumerate(rs)] for s, rs in by_strategy.items()}
+    for col, mark in ((1, lambda r: r["tier"]), (2, _grade)):
+        for tier in TIER_NAMES:
+            counts = [[mark(r) for r in rs] for rs in runs.values()]
+            share = [c.count(tier) / max(1, sum(m is not None for m in c)) for c in counts]
+            fig.add_trace(go.Bar(name=tier, x=list(runs), y=share, marker_color=TIER_COLORS[tier], legendgroup=tier,
+                                 showlegend=col == 1, hovertemplate="%{x}: %{y:.1%} " + tier + "<extra></extra>"), 1, col)
+    fig.update_layout(barmode="stack", height=height, template="plotly_white", legend_title_text="tier",
+                      title="Tiers and holdout grades", margin=dict(l=50, r=20, t=80, b=40))
+    fig.update_yaxes(title_text="share of lenses", tickformat=".0%", range=[0, 1], col=1)
+    return fig
+
+def gap_figure(by_strategy:dict, # strategy -> finished runs' results
+               height:int=420)->go.Figure:
+    "Test F1 against holdout F1, one point per lens coloured by strategy, with the diagonal."
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="holdout = test",
+                               line=dict(color="#bbbbbb", dash="dash")))
+    for slot, (strategy, results) in enumerate(by_strategy.items()):
+        runs = [r for r in map(activation_result, results) if r.get("holdout")]
+        color, symbol = strategy_style(strategy, slot)
+        fig.add_trace(go.Scatter(x=[r["test_f1"] for r in runs], y=[r["holdout"]["f1"] for r in runs], mode="markers",
+                                 name=strategy, marker=dict(color=color, symbol=symbol, size=7, opacity=0.7),
+                                 text=[lens_label(lens_key(r.get("tags"), r["concept_name"])) for r in runs],
+                                 hovertemplate="%{text}<br>test F1 %{x:.3f} · holdout F1 %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="The memorisation gap: test F1 against holdout F1", height=height, template="plotly_white",
+                      margin=dict(l=50, r=20, t=60, b=40))
+    fig.update_xaxes(title_text="test F1 (the split graduation is decided on)", range=[0, 1.02])
+    fig.update_yaxes(title_text="holdout F1 (wording no decision saw)", range=[0, 1.02])
+    return fig
+
+# %% ../nbs/06_live.ipynb #0a7c1e06
+def by_size(history:list, key:str)->dict:
+    "{training rows: value of `key`} of one run, the last record per size; records without `key` are skipped."
+    return {h["samples"]: h[key] for h in history if h.get(key) is not None}
+
+def mean_curve(histories:list, key:str)->tuple:
+    "(sizes, means, standard deviations, lens counts) of `key` across runs, at every size some run reached."
+    curves = [by_size(h, key) for h in histories]
+    sizes = sorted({n for c in curves for n in c})
+    values = [[c[n] for c in curves if n in c] for n in sizes]
+    return sizes, [float(np.mean(v)) for v in values], [float(np.std(v)) for v in values], [len(v) for v in values]
+
+def _band(sizes, means, sds, color, name):
+    upper = [min(1.0, m + s) for m, s in zip(means, sds)]
+    lower = [max(0.0, m - s) for m, s in zip(means, sds)]
+    return go.Scatter(x=sizes + sizes[::-1], y=upper + lower[::-1], fill="toself", fillcolor=color, opacity=0.15,
+                      line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name, name=f"{name} band")
+
+def learning_curve_figure(by_strategy:dict, # strategy -> finished runs' results
+                          height:int=420)->go.Figure:
+    "Mean test and holdout F1 against training rows (log2), with ±1 standard deviation bands, per strategy."
+    fig = go.Figure()
+    for slot, (strategy, results) in enumerate(by_strategy.items()):
+        color, symbol = strategy_style(strategy, slot)
+        histories = [r["history"] for r in map(activation_result, results)]
+        for key, dash in (("test_f1", "solid"), ("holdout_f1", "dot")):
+            sizes, means, sds, n = mean_curve(histories, key)
+            name = f"{strategy}: {key.replace('_f1', '')} F1"
+            fig.add_trace(_band(sizes, means, sds, color, name))
+            fig.add_trace(go.Scatter(x=sizes, y=means, mode="lines+markers", name=name, legendgroup=name,
+                                     line=dict(color=color, dash=dash, width=2), marker=dict(symbol=symbol, size=6),
+                                     customdata=np.column_stack([sds, n]) if sizes else None,
+                                     hovertemplate="%{x} rows: F1 %{y:.3f} ± %{customdata[0]:.3f} "
+                                                   "(%{customdata[1]} lenses)<extra></extra>"))
+    fig.update_layout(title="Learning curves: mean F1 of the lenses still training at each size", height=height,
+                      template="plotly_white", margin=dict(l=50, r=20, t=60, b=40))
+    fig.update_xaxes(title_text="training rows", type="log", tickvals=SAMPLE_TICKS,
+                     range=[math.log10(8), math.log10(800)])
+    fig.update_yaxes(title_text="F1", range=[0, 1.02])
+    return fig
+
+# %% ../nbs/06_live.ipynb #0a7c1e0a
+POLE_ORDER = ("negative_pole", "neutral_homeostasis", "positive_pole")
+
+def holdout_grid(results:list)->tuple:
+    "(dimensions, poles, mean holdout F1 per [dimension][pole], None where no lens) of finished runs."
+    cells = {}
+    for r in map(activation_result, results):
+        if r.get("holdout"): cells.setdefault(lens_key(r.get("tags"), r["concept_name"]), []).append(r["holdout"]["f1"])
+    dims = list(dict.fromkeys(d for d, _ in cells))
+    poles = [p for p in POLE_ORDER if any(q == p for _, q in cells)] + sorted({q for _, q in cells} - set(POLE_ORDER))
+    z = [[float(np.mean(cells[d, p])) if (d, p) in cells else None for p in poles] for d in dims]
+    return dims, poles, z
+
+def heatmap_figure(by_strategy:dict, # strategy -> finished runs' results
+                   height:int|None=None)->go.Figure:
+    "Holdout F1 per simplex (rows) and pole (columns), averaged over seeds, one panel per strategy."
+    fig = make_subplots(rows=1, cols=len(by_strategy), subplot_titles=list(by_strategy), shared_yaxes=True,
+                        horizontal_spacing=0.03)
+    for col, results in enumerate(by_strategy.values(), 1):
+        dims, poles, z = holdout_grid(results)
+        fig.add_trace(go.Heatmap(z=z, x=[p.split("_")[0] for p in poles], y=dims, coloraxis="coloraxis",
+                                 text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
+                                 texttemplate="%{text}", hovertemplate="%{y} · %{x}: holdout F1 %{z:.3f}<extra></extra>"),
+                      1, col)
+    n_dims = len(holdout_grid(next(iter(by_strategy.values()), []))[0])
+    fig.update_layout(title="Holdout F1 by simplex and pole", template="plotly_white",
+                      height=height or 160 + 22 * n_dims, margin=dict(l=180, r=20, t=80, b=40),
+                      coloraxis=dict(colorscale="RdYlGn", cmin=0.5, cmax=1.0, colorbar=dict(title="F1")))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+# %% ../nbs/06_live.ipynb #0a7c1e0e
+def overview_figures(by_strategy:dict, # strategy -> finished runs' results
+                    )->dict:
+    "The four overview figures, by name, in reading order."
+    return {"distributions": distribution_figure(by_strategy), "gap": gap_figure(by_strategy),
+            "learning curves": learning_curve_figure(by_strategy), "heatmap": heatmap_figure(by_strategy)}
+
+def overview_widget(by_strategy:dict, # strategy -> finished runs' results
+                    tables:str="", # HTML shown between the figures and the per-lens table, e.g. the comparison
+                   )->widgets.VBox:
+    "The overview figures as notebook widgets, then `tables`, then the per-lens summary folded in an accordion."
+    figs = [go.FigureWidget(f) for f in overview_figures(by_strategy).values()]
+    per_lens = widgets.Accordion([widgets.HTML(summary_html([r for rs in by_strategy.values() for r in rs]))])
+    per_lens.set_title(0, "every lens")
+    return widgets.VBox([*figs, widgets.HTML(tables), per_lens])
+
 # %% ../nbs/06_live.ipynb #cf1f7edf
 def lens_runs(results:list, # finished runs' results
              )->dict:
@@ -173,18 +303,28 @@ def markdown_table_html(table:str)->str:
     return ("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
             + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</tbody></table>")
 
+REPORT_STYLE = "<style>table{border-collapse:collapse} th,td{padding:2px 10px;border-bottom:1px solid #ddd}</style>"
+
+def _figures_html(figs:dict, include_plotlyjs)->list:
+    "Each figure under its heading; plotly.js goes with the first only."
+    return [f"<h2>{html.escape(heading)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False)
+            for i, (heading, fig) in enumerate(figs.items())]
+
 def report_html(results:list, # finished runs' results
                 path, # where to write the report
                 title:str="hatcat_stier training report", # page title and heading
                 include_plotlyjs=True, # True embeds plotly.js; "cdn" links to it
                 intro:str="", # HTML shown above the summary, e.g. a comparison table
+                overview:dict|None=None, # strategy -> results: the overview figures go first, per-lens parts fold
                )->Path:
     "Write the summary table and every lens's convergence figure to a static HTML file (atomically)."
-    figs = [f"<h2>{html.escape(lens_label(key))}</h2>"
-            + fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False)
-            for i, (key, fig) in enumerate(figures_for(results).items())]
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>{intro}{summary_html(results)}{''.join(figs)}</body></html>")
+    top = {f"At a glance: {name}": fig for name, fig in (overview_figures(overview) if overview else {}).items()}
+    parts = _figures_html(top | {lens_label(k): f for k, f in figures_for(results).items()}, include_plotlyjs)
+    per_lens = summary_html(results) + "".join(parts[len(top):])
+    if overview: per_lens = f"<details><summary>Every lens: table and convergence figures</summary>{per_lens}</details>"
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{REPORT_STYLE}</head>"
+            f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1>{''.join(parts[:len(top)])}"
+            f"{intro}{per_lens}</body></html>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, page.encode("utf-8"))

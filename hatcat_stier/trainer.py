@@ -238,14 +238,16 @@ def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
     return Lens(seed=self.seed, **params).fit(X, y, scale), params
 
 @patch
-def _fit_measure(self:DualAdaptiveTrainer, X, y, entries, pool, Xt, yt, groups_t):
-    "A fresh lens on one draw (X, y) and its train F1 and test metrics."
+def _fit_measure(self:DualAdaptiveTrainer, X, y, entries, pool, Xt, yt, groups_t, holdout=None):
+    "A fresh lens on one draw (X, y) and its train F1, test metrics and (measured only) holdout F1."
     lens, params = self._fit_lens(X, y, entries, pool)
     p = lens.predict_proba(Xt)[:, 1]
     test = classification_metrics(yt, p)
-    return lens, {"lens": params, "train_f1": classification_metrics(y, lens.predict_proba(X)[:, 1])["f1"],
-                  "test_f1": test["f1"], "precision": test["precision"], "recall": test["recall"],
-                  "calibration": calibration_score(yt, p, groups_t)}
+    held = {} if holdout is None else {"holdout_f1": _f1(lens, *holdout[:2])}
+    return lens, {"lens": params, "train_f1": _f1(lens, X, y), "test_f1": test["f1"], "precision": test["precision"],
+                  "recall": test["recall"], "calibration": calibration_score(yt, p, groups_t), **held}
+
+def _f1(lens, X, y): return classification_metrics(y, lens.predict_proba(X)[:, 1])["f1"]
 
 @patch
 def _emit(self:DualAdaptiveTrainer, event, state, control):
@@ -257,7 +259,8 @@ def _train_activation(self:DualAdaptiveTrainer, state, X, y, entries, Xt, yt, gr
     control, start = TrainerControl(), time.perf_counter()
     self._emit("on_train_begin", state, control)
     t0 = time.perf_counter()
-    fit = lambda rows: self._fit_measure(X[rows], y[rows], None if entries is None else entries[rows], X, Xt, yt, groups_t)
+    fit = lambda rows: self._fit_measure(X[rows], y[rows], None if entries is None else entries[rows], X, Xt, yt,
+                                         groups_t, holdout)
     for i, n, capped, (lens, metrics) in self._fits(y, fit):
         tier, min_f1, min_cal = self.thresholds(i)
         graduated = metrics["test_f1"] >= min_f1 and metrics["calibration"] >= min_cal

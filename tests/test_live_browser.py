@@ -148,3 +148,22 @@ def test_live_plot_grows_in_jupyterlab(tmp_path):
     assert "holdout F1" in table and "exponential" in table and "baseline" in table, table
     assert len(options) == 2, options
     assert report_points > final, (report_points, final)  # the report also draws the other lens
+
+
+def test_report_overview_draws_in_chromium(tmp_path):
+    "A comparison's report.html, opened from disk in chromium: the four overview figures draw what they should."
+    if not CHROMIUM.exists(): pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    import sys
+    from hatcat_stier.compare import compare_strategies
+    from hatcat_stier.pipeline import HashedWords
+    from hatcat_stier.simplexes import load_simplexes
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from report_screenshot import screenshot
+    compare_strategies(load_simplexes()[:2], run_dir=tmp_path, max_samples=160, holdout_size=64, seeds=(0, 1),
+                       source=HashedWords(), progress=False)
+    ARTIFACTS.mkdir(exist_ok=True)
+    distributions, gap, curves, heatmap = screenshot(tmp_path / "report.html", ARTIFACTS / "report_overview.png")
+    lenses = 2 * 3 * 3 * 2  # simplexes x poles x strategies x seeds
+    assert distributions["bars"] > 0 and gap["points"] == lenses, (distributions, gap)
+    assert curves["points"] > 0 and curves["bands"] >= 3, curves  # one band per strategy at least
+    assert heatmap["heatmaps"] == 3, heatmap  # one panel per strategy

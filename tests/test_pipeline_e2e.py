@@ -231,3 +231,22 @@ def test_killed_during_retrain_failed_resumes(reference_run, cache_dir, tmp_path
     lens = lambda run: {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.glob("*/*/lens.safetensors"))}
     assert lens(runs["run"]) == lens(runs["whole"])
     assert not (runs["run"] / ".retrain").exists() and not list(runs["run"].rglob("*.tmp"))
+
+def test_cli_compare_strict_over_seeds(tmp_path, cache_dir):
+    "`compare --validation-mode strict --seeds 0,1`: the mode reaches every run and trainer; paired tables printed."
+    run_dir = tmp_path / "cmp"
+    res = cli("compare", "--simplexes", "affect_valence", "--validation-mode", "strict", "--seeds", "0,1",
+              "--run-dir", run_dir, "--cache-dir", cache_dir, *SMALL)
+    assert res.returncode == 0, res.stderr
+    for seed in (0, 1):
+        for strategy in ("baseline", "exponential", "hybrid"):
+            run = run_dir / f"seed-{seed}" / strategy
+            config = json.loads((run / "config.json").read_text())
+            assert (config["validation_mode"], config["seed"]) == ("strict", seed)
+            for path in run.glob("*/*/results.json"):
+                r = json.loads(path.read_text())
+                tiers = {h["tier"] for a in r.get("attempts", [r["activation"]]) for h in a["history"]}
+                assert tiers == {"A"}, (path, tiers)
+    assert "| holdout F1 | " in res.stdout and "exponential vs baseline" in res.stdout
+    assert "### The design's hypothesis, as measured" in res.stdout
+    assert len(json.loads((run_dir / "comparison.json").read_text())["rows"]) == 3 * 3 * 2
