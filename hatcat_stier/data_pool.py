@@ -193,7 +193,8 @@ def _shortage(where, kind, materials, frames, have, need, purpose):
     what = "situations" if kind == "behavioral" else "lexicon entries"
     return ValueError(f"{where}: its material for the {purpose} ({n_words} lexicon entries, {n_sits} situations, "
                       f"{len(frames[kind])} {kind} frames) can make only {have} unique {kind} prompts, but {need} "
-                      f"are needed; add {what} (each adds about {_gain(kind, materials[0], frames)} such prompts here)")
+                      f"are needed; add {what} (each adds about {_gain(kind, materials[0], frames)} such prompts here), "
+                      "or draft some for review with `hatcat-stier draft-material`")
 
 # %% ../nbs/02_data_pool.ipynb #dad13377
 _ROWS = ("positive", "sibling", "other_simplex", "generic", "behavioral", "definitional", "total")

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
-from .activations import ActivationCache, ForwardCounter, load_model, model_id, num_layers
+from .activations import ActivationCache, ForwardCounter, as_user_turn, load_model, model_id, num_layers
 from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
 from .trainer import (VALIDATION_MODES, DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
@@ -111,6 +111,8 @@ class RunConfig:
     dtype: str|None = None  # e.g. "float32", "bfloat16"
     device: str|None = None  # device kind: "cpu", "cuda", "mps"
     validation_mode: str = "falloff"  # the trainers' tier rule: "falloff", "strict" or "loose"
+    chat_template: bool = False  # prompts wrapped as a user turn of the model's chat template
+    batch_size: int = 32  # prompts per forward pass (padding changes float rounding)
 
 def definitions_digest(simplexes:list)->str:
     "A short digest of simplex definitions: a resumed run must train on the same material."
@@ -202,36 +204,46 @@ class ModelActivations:
                  tokenizer=None, # needed with a loaded model
                  cache_dir=None, # None = `default_cache_dir()`
                  layer_idx:int|str=12, # a hidden_states index; "auto": every candidate layer, {layer: rows}
-                 pooling:str="mean", device=None, progress:bool=True):
+                 pooling:str="mean",
+                 device=None, # None = CUDA when present, else CPU
+                 progress:bool=True,
+                 dtype=None, # None = bfloat16/float16 on a GPU, float32 on the CPU; or a name, "float16"
+                 batch_size:int=32, # prompts per forward pass
+                 chat_template:bool=False, # wrap each prompt as a user turn of the model's chat template
+                ):
         if model is not None and not isinstance(model, (str, Path)) and tokenizer is None:
             raise ValueError("a loaded model needs its tokenizer")
         self.name, self.model, self.tokenizer = model_name(model), model, tokenizer
-        self.device, self.progress = device, progress
-        self.layer_idx, self.pooling = layer_idx, pooling
+        self.device, self.dtype, self.batch_size, self.progress = device, dtype, batch_size, progress
+        self.layer_idx, self.pooling, self.chat_template = layer_idx, pooling, chat_template
         self.cache = ActivationCache(default_cache_dir() if cache_dir is None else cache_dir)
         self.load_seconds, self.seconds, self.extracted = 0.0, 0.0, 0  # model loading, extraction, prompts run
 
+    def _load(self):
+        "Load the model on first need, timed apart from extraction."
+        if self.tokenizer is None:
+            start = time.perf_counter()
+            self.model, self.tokenizer = load_model(self.model, device=self.device, dtype=self.dtype)
+            self.load_seconds += time.perf_counter() - start
+
     def __call__(self, prompts:list)->np.ndarray:
+        self._load()
         start = time.perf_counter()
-        if self.tokenizer is None: self.model, self.tokenizer = load_model(self.model, device=self.device)
-        loaded = time.perf_counter()
         layers = candidate_layers(num_layers(self.model)) if self.layer_idx == "auto" else self.layer_idx
+        texts = as_user_turn(self.tokenizer, prompts) if self.chat_template else prompts
         with ForwardCounter(self.model) as counter:  # cached prompts cost nothing: count those run
-            acts = self.cache.extract(self.model, self.tokenizer, prompts, layer_idx=layers, pooling=self.pooling,
-                                      device=self.device, progress=None if self.progress else False)
+            acts = self.cache.extract(self.model, self.tokenizer, texts, layer_idx=layers, pooling=self.pooling,
+                                      device=self.device, batch_size=self.batch_size,
+                                      progress=None if self.progress else False)
         self.extracted += counter.n
-        self.load_seconds += loaded - start
-        self.seconds += time.perf_counter() - loaded
+        self.seconds += time.perf_counter() - start
         return acts
 
 # %% ../nbs/07_pipeline.ipynb #a7e7c8e3
 @patch
 def identity(self:ModelActivations)->dict:
     "{'model_id', 'dtype', 'device'} of the model, loading it if needed."
-    if self.tokenizer is None:
-        start = time.perf_counter()
-        self.model, self.tokenizer = load_model(self.model, device=self.device)
-        self.load_seconds += time.perf_counter() - start
+    self._load()
     return {"model_id": model_id(self.model), "dtype": str(self.model.dtype).removeprefix("torch."),
             "device": self.model.device.type}
 
@@ -323,7 +335,7 @@ def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex
     source = source or ModelActivations(model, tokenizer, cache_dir, layer_idx, pooling, progress=progress)
     config = RunConfig(check_strategy(strategy), str(source.name), source.layer_idx, source.pooling, seed,
                        max_samples, holdout_size, [s.dimension for s in simplexes], definitions_digest(simplexes),
-                       validation_mode=validation_mode)
+                       validation_mode=validation_mode, chat_template=source.chat_template, batch_size=source.batch_size)
     check_config(run_dir, config)
     remove_stale_temporaries(run_dir)
     todo = [(s, p) for s in simplexes for p in POLE_NAMES if load_pole(run_dir, s.dimension, p) is None]
@@ -387,7 +399,9 @@ def retrain_failed(run_dir, # an existing run
     if not old: return []
     by_name = {s.dimension: s for s in simplexes}
     source = source or ModelActivations(model if model is not None or config.model == "default" else config.model,
-                                        tokenizer, cache_dir, config.layer_idx, config.pooling, progress=progress)
+                                        tokenizer, cache_dir, config.layer_idx, config.pooling, device=config.device,
+                                        progress=progress, dtype=config.dtype, batch_size=config.batch_size,
+                                        chat_template=config.chat_template)
     check_config(run_dir, source.identity())
     new = train_poles([(by_name[d], p) for d, p in old], simplexes, replace(config, strategy="exponential"),
                       scratch, source, callbacks, progress, replaced=old)
@@ -473,6 +487,7 @@ class TqdmCallback(TrainerCallback):
 class HashedWords:
     "A model-free stand-in for `ModelActivations`: hashed bags of words (counts the prompts it was asked for)."
     name, layer_idx, pooling, calls, seconds, extracted = "hashed-words", 0, "mean", 0, 0.0, 0
+    chat_template, batch_size = False, 32
     def __call__(self, prompts):
         self.calls += len(prompts)
         self.extracted += len(prompts)

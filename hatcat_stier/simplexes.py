@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['POLE_NAMES', 'POLE_TYPES', 'as_pole_name', 'Pole', 'slug', 'Simplex', 'pole_key', 'bundled_simplexes_path',
-           'simplexes_from_records', 'load_simplexes', 'get_simplex', 'named_entries']
+           'simplexes_from_records', 'load_simplexes', 'get_simplex', 'named_entries', 'with_experiential_prompts']
 
 # %% ../nbs/01_simplexes.ipynb #c71984f9
 import json
@@ -226,3 +226,23 @@ def named_entries(text:str, # a situation or prompt
     entries = tuple(entries)
     found = {m.group(0) for m in _entry_pattern(entries).finditer(text.casefold())}
     return [e for e in entries if e.casefold() in found]
+
+# %% ../nbs/01_simplexes.ipynb #0e3b1a41
+def with_experiential_prompts(simplexes:list, # definitions, e.g. `load_simplexes(path)`
+                              path, # {"prompts": {"<dimension>_<negative|neutral|positive>": [sentences]}}
+                             )->list:
+    "The simplexes with each pole's experiential prompts added to its situations, checked like a definitions file."
+    by_dimension = {s.dimension: s.to_dict() for s in simplexes}
+    with _where(str(path)):
+        data = _read_json(Path(path))
+        prompts = data.get("prompts") if isinstance(data, dict) else None
+        if not isinstance(prompts, dict):
+            raise ValueError("expected {'prompts': {'<dimension>_<negative|neutral|positive>': [sentences]}}")
+        for key, sentences in prompts.items():
+            dimension, _, kind = key.rpartition("_")
+            if dimension not in by_dimension or kind not in POLE_TYPES:
+                raise ValueError(f"key {key!r} names no pole: expected '<dimension>_<negative|neutral|positive>' "
+                                 f"with a dimension of the definitions ({', '.join(by_dimension)})")
+            pole = by_dimension[dimension][POLE_TYPES[kind]]
+            pole["situations"] = pole["situations"] + _entries(sentences, key)
+    return simplexes_from_records(list(by_dimension.values()), str(path))

@@ -5,6 +5,7 @@ share one activation cache, so each unique prompt goes through the model once in
 """
 import json, re, shutil, subprocess, sys, textwrap
 from pathlib import Path
+import numpy as np
 import pytest
 from conftest import ROOT, VENV_BIN
 
@@ -250,3 +251,61 @@ def test_cli_compare_strict_over_seeds(tmp_path, cache_dir):
     assert "| holdout F1 | " in res.stdout and "exponential vs baseline" in res.stdout
     assert "### The design's hypothesis, as measured" in res.stdout
     assert len(json.loads((run_dir / "comparison.json").read_text())["rows"]) == 3 * 3 * 2
+
+def test_cli_device_dtype_batch_size_and_chat_template_reach_the_run(tmp_path, cache_dir):
+    "--device, --dtype, --batch-size and --chat-template go into the run's config; another template setting is refused."
+    run_dir = tmp_path / "run"
+    args = ["train", "--simplexes", "affect_valence", "--strategy", "exponential", "--run-dir", run_dir,
+            "--cache-dir", cache_dir, "--device", "cpu", "--dtype", "float32", "--batch-size", "8", *SMALL]
+    res = cli(*args, "--chat-template")
+    assert res.returncode == 0, res.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["device"], config["dtype"], config["batch_size"], config["chat_template"]) == ("cpu", "float32", 8, True)
+    refused = cli(*args)
+    assert refused.returncode == 1 and "chat_template: run has True, asked for False" in refused.stderr, refused.stderr
+
+def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_path):
+    "Batches of the asked size; bfloat16 and chat-wrapped prompts get stores of their own, never mixed with float32 raw text."
+    import torch
+    from hatcat_stier.pipeline import ModelActivations
+    prompts = ["I feel calm.", "The invoice is late.", "We won the match!", "Rain again.", "She smiled."]
+    plain = ModelActivations(cache_dir=tmp_path, batch_size=2, progress=False)
+    plain._load()
+    calls = []
+    hook = plain.model.get_input_embeddings().register_forward_hook(lambda m, a, out: calls.append(len(out)))
+    raw = plain(prompts)
+    wrapped = ModelActivations(plain.model, plain.tokenizer, tmp_path, chat_template=True, progress=False)(prompts)
+    hook.remove()
+    assert calls == [2, 2, 1] + [5], calls  # raw in batches of 2; the wrapped prompts are new to the cache
+    assert not np.allclose(raw, wrapped)
+    half = ModelActivations(cache_dir=tmp_path, dtype="bfloat16", progress=False)
+    assert half.identity()["dtype"] == "bfloat16" and half.model.dtype == torch.bfloat16
+    half(prompts)
+    assert half.extracted == len(prompts)  # bfloat16 weights: their own model_id, their own store
+    stores = {p.parent.parent.name for p in Path(tmp_path).rglob("*.safetensors")}
+    assert len(stores) == 2 and any("bfloat16" in s for s in stores), stores
+
+def test_gemma_3_270m_trains_from_the_command_line(tmp_path, cache_dir):
+    "`train --model gemma-3-270m`: the second embedded model, assembled from its chunk packages, trains a simplex."
+    run_dir = tmp_path / "gemma"
+    res = cli("train", "--model", "gemma-3-270m", "--simplexes", "affect_valence", "--layer", "9", "--run-dir", run_dir,
+              "--cache-dir", cache_dir, *SMALL)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["config"]["model"] == "gemma-3-270m" and summary["config"]["model_id"].startswith("gemma-3-270m")
+    assert len(summary["poles"]) == 3 and all(0 <= r["holdout_f1"] <= 1 for r in summary["poles"])
+
+def test_draft_material_writes_reviewable_material(tmp_path):
+    "`draft-material` on HatCat-shaped definitions: valid, deduplicated material that --simplexes then reads."
+    out = tmp_path / "material.json"
+    res = cli("draft-material", ROOT / "nbs" / "fixtures" / "hatcat_simplexes.json", "--out", out, "--lexicon", "6",
+              "--situations", "3", "--max-rounds", "2")
+    assert res.returncode == 0, res.stderr
+    assert "review and edit it" in res.stdout
+    from hatcat_stier.simplexes import load_simplexes, named_entries
+    drafted = load_simplexes(out)  # valid: loads and passes every cross-pole check
+    poles = [p for s in drafted for p in s.poles.values()]
+    entries = [e.casefold() for p in poles for e in p.lexicon + p.situations]
+    assert len(entries) == len(set(entries)) and sum(len(p.lexicon) for p in poles) > 0
+    lexicon = [e for p in poles for e in p.lexicon]
+    assert not [s for p in poles for s in p.situations if named_entries(s, lexicon)]
