@@ -44,19 +44,20 @@ def positive_int(value:str)->int:
 def seeds_arg(value:str)->list:
     "A `--seeds` value: comma-separated whole numbers."
     try: return [int(v) for v in value.split(",")]
-    except ValueError: raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {value!r}") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {value!r}") from None
 
 # %% ../nbs/08_cli.ipynb #fc19fa4a
 def add_run_options(p:argparse.ArgumentParser):
     "Options for what a run trains on and where its data and activations live."
-    p.add_argument("--model", default=None, help="smollm2-135m or gemma-3-270m (embedded), or a Hugging Face model name "
-                   "or path (default: smollm2-135m, SmolLM2-135M-Instruct)")
+    p.add_argument("--model", default=None, help="smollm2-135m or gemma-3-270m (embedded), or a Hugging Face "
+                   "model name or path (default: smollm2-135m, SmolLM2-135M-Instruct)")
     p.add_argument("--layer", type=layer_arg, default=12,
                    help="hidden_states index to read (0 = embeddings), or 'auto': chosen per pole on its training split")
     p.add_argument("--pooling", choices=("mean", "last"), default="mean", help="how token states become one row")
     p.add_argument("--simplexes", default=None, help="JSON file, or comma-separated bundled dimensions (default: all bundled)")
-    p.add_argument("--situations", default=None,
-                   help="HatCat experiential prompts JSON ({'prompts': {'<dimension>_<pole>': [...]}}), added as situations")
+    p.add_argument("--situations", default=None, help="HatCat experiential prompts JSON "
+                   "({'prompts': {'<dimension>_<pole>': [...]}}), added to the poles' situations")
     p.add_argument("--validation-mode", choices=VALIDATION_MODES, default="falloff",
                    help="tier rule: falloff relaxes the tier as iterations pass, strict holds A throughout, "
                         "loose graduates on F1 alone")
@@ -76,8 +77,9 @@ def add_draft_parser(sub):
     draft = sub.add_parser("draft-material", help="draft lexicon entries and situations for poles that lack them, "
                                                   "for review; then train with --simplexes on the output")
     draft.add_argument("definitions", help="definitions JSON (labels and definitions suffice)")
-    draft.add_argument("--out", required=True, help="the drafted material (a definitions file); an existing one resumes")
-    draft.add_argument("--model", default=None, help="an instruct model: smollm2-135m (default), gemma-3-270m, a name or path")
+    draft.add_argument("--out", required=True, help="the drafted material (a definitions file); one there resumes")
+    draft.add_argument("--model", default=None, help="an instruct model: smollm2-135m (default), gemma-3-270m, "
+                       "a name or path")
     draft.add_argument("--lexicon", type=positive_int, default=100, help="lexicon entries each pole should end with")
     draft.add_argument("--situations", type=positive_int, default=60, help="situations each pole should end with")
     draft.add_argument("--max-rounds", type=positive_int, default=12, help="requests per pole and kind, at most")
@@ -113,11 +115,12 @@ def build_parser()->argparse.ArgumentParser:
 def _run_kwargs(a)->dict:
     source = ModelActivations(a.model, None, a.cache_dir, a.layer, a.pooling, device=a.device, dtype=a.dtype,
                               batch_size=a.batch_size, chat_template=a.chat_template)
-    return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size, validation_mode=a.validation_mode,
-                callbacks=(TqdmCallback(),))
+    return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size,
+                validation_mode=a.validation_mode, callbacks=(TqdmCallback(),))
 
 def cmd_train(a)->str:
-    train_s_tier_simplexes(select_simplexes(a.simplexes, a.situations), a.strategy, run_dir=a.run_dir, seed=a.seed, **_run_kwargs(a))
+    train_s_tier_simplexes(select_simplexes(a.simplexes, a.situations), a.strategy, run_dir=a.run_dir, seed=a.seed,
+                           **_run_kwargs(a))
     return show_run(a.run_dir) + f"\n\nrun: {a.run_dir}"
 
 def cmd_compare(a)->str:
@@ -141,8 +144,8 @@ def cmd_draft(a)->str:
                        for s in drafted for n, p in s.poles.items())
     return f"{counts}\n\ndrafted into {a.out}: review and edit it, then train with --simplexes {a.out}"
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "retrain-failed": cmd_retrain, "show": lambda a: show_run(a.run_dir),
-            "draft-material": cmd_draft}
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "retrain-failed": cmd_retrain,
+            "show": lambda a: show_run(a.run_dir), "draft-material": cmd_draft}
 
 # %% ../nbs/08_cli.ipynb #c4ef20e3
 def main(argv:list|None=None)->int:

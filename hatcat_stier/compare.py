@@ -182,7 +182,8 @@ def write_comparison(run_dir, simplexes:list, strategies:list, seeds:list, sourc
     sections, paired, means = comparison_sections(rows, strategies)
     note = (f"{len(rows)} lenses, {len(seeds)} seed(s), {len({(r['dimension'], r['pole']) for r in rows})} poles. "
             f"Extraction: {extraction['prompts']} prompts in {extraction['seconds']:.0f} s, charged at "
-            f"{1000 * rate:.1f} ms per row read" + ("" if extraction["prompts"] else " (all cached: extraction not priced)"))
+            f"{1000 * rate:.1f} ms per row read"
+            + ("" if extraction["prompts"] else " (all cached: extraction not priced)"))
     md = "\n\n".join(f"### {title}\n\n{table}" for title, table in sections.items()) + f"\n\n{note}\n"
     write_json(run_dir / "comparison.json", {"strategies": strategies, "seeds": seeds, "rows": rows, "stats": means,
                                              "paired": paired, "extraction": extraction})

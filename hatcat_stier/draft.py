@@ -18,10 +18,10 @@ from .storage import write_json
 # %% ../nbs/10_draft.ipynb #d0a00007
 ASK = {"lexicon": ("List {k} different English words or short phrases (adjectives, nouns, verbs and idioms) that name "
                    "the state \"{label}\": {definition}"),
-       "situations": ("Write {k} different short situations, one or two sentences each, in which someone is in the state "
-                      "\"{label}\": {definition} Show the state only through what happens and what the person does, "
-                      "says or notices; never name the feeling. Vary the person (I, you, she, he, they) and the setting "
-                      "(home, work, a message, a diary, a conversation).")}
+       "situations": ("Write {k} different short situations, one or two sentences each, in which someone is in "
+                      "the state \"{label}\": {definition} Show the state only through what happens and what the "
+                      "person does, says or notices; never name the feeling. Vary the person (I, you, she, he, they) "
+                      "and the setting (home, work, a message, a diary, a conversation).")}
 
 def draft_request(simplex, pole_name:str, kind:str, k:int)->list:
     "Chat messages asking for `k` entries of `kind` ('lexicon' or 'situations') for one pole, siblings as contrast."

@@ -254,7 +254,8 @@ def heatmap_figure(by_strategy:dict, # strategy -> finished runs' results
         dims, poles, z = holdout_grid(results)
         fig.add_trace(go.Heatmap(z=z, x=[p.split("_")[0] for p in poles], y=dims, coloraxis="coloraxis",
                                  text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
-                                 texttemplate="%{text}", hovertemplate="%{y} · %{x}: holdout F1 %{z:.3f}<extra></extra>"),
+                                 texttemplate="%{text}",
+                                 hovertemplate="%{y} · %{x}: holdout F1 %{z:.3f}<extra></extra>"),
                       1, col)
     n_dims = len(holdout_grid(next(iter(by_strategy.values()), []))[0])
     fig.update_layout(title="Holdout F1 by simplex and pole", template="plotly_white",
@@ -307,7 +308,8 @@ REPORT_STYLE = "<style>table{border-collapse:collapse} th,td{padding:2px 10px;bo
 
 def _figures_html(figs:dict, include_plotlyjs)->list:
     "Each figure under its heading; plotly.js goes with the first only."
-    return [f"<h2>{html.escape(heading)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False)
+    return [f"<h2>{html.escape(heading)}</h2>"
+            + fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False)
             for i, (heading, fig) in enumerate(figs.items())]
 
 def report_html(results:list, # finished runs' results
