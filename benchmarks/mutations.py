@@ -8,11 +8,13 @@ a snippet that is not found exactly once fails the script: the list must follow 
 with `nbdev_test` (no slow flag) on its notebooks and `pytest tests/test_trust.py`; two at a time. Writes
 benchmarks/mutations.md. An unmutated copy is tested first: a failure there would make every mutation "caught".
 """
-import json, os, re, shutil, subprocess, sys, tempfile, time
+import json, os, re, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import copy_checkout  # the fresh-clone copy the tests use
 BIN = Path(sys.executable).parent
 FAST_PYTEST = ["tests/test_trust.py"]
 
@@ -88,15 +90,6 @@ AFTER_MERGE = [  # intervals, lens choice and material partitions
      "return {split: dict(material) for split in SPLITS}", ["02_data_pool"]),
 ]
 
-def copy_repo(dest:Path):
-    "The tracked and untracked-but-not-ignored files of this checkout, copied to `dest`."
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.splitlines()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
-
 def _replace_once(text:str, old:str, new:str, where:str)->str:
     if text.count(old) != 1: raise SystemExit(f"{where}: the snippet occurs {text.count(old)} times, not once:\n{old}")
     return text.replace(old, new)
@@ -132,7 +125,7 @@ def trial(mutation)->dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         repo = Path(tmp)
-        copy_repo(repo)
+        copy_checkout(repo)
         if file: apply(repo, file, old, new)
         passed, failed = run_tests(repo, notebooks)
     return {"name": name, "file": file, "caught": not passed, "by": failed, "seconds": time.perf_counter() - start}

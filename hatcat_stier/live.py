@@ -163,9 +163,9 @@ def distribution_figure(by_strategy:dict, # strategy -> finished runs' results
                         shared_yaxes=True, horizontal_spacing=0.05)
     runs = {s: [activation_result(r, f"{s}[{i}]") for i, r in enumerate(rs)] for s, rs in by_strategy.items()}
     for col, mark in ((1, lambda r: r["tier"]), (2, _grade)):
+        marks = [[mark(r) for r in rs] for rs in runs.values()]
         for tier in TIER_NAMES:
-            counts = [[mark(r) for r in rs] for rs in runs.values()]
-            share = [c.count(tier) / max(1, sum(m is not None for m in c)) for c in counts]
+            share = [m.count(tier) / max(1, sum(x is not None for x in m)) for m in marks]
             fig.add_trace(go.Bar(name=tier, x=list(runs), y=share, marker_color=TIER_COLORS[tier], legendgroup=tier,
                                  showlegend=col == 1, hovertemplate="%{x}: %{y:.1%} " + tier + "<extra></extra>"), 1, col)
     fig.update_layout(barmode="stack", height=height, template="plotly_white", legend_title_text="tier",
@@ -250,14 +250,14 @@ def heatmap_figure(by_strategy:dict, # strategy -> finished runs' results
     "Holdout F1 per simplex (rows) and pole (columns), averaged over seeds, one panel per strategy."
     fig = make_subplots(rows=1, cols=len(by_strategy), subplot_titles=list(by_strategy), shared_yaxes=True,
                         horizontal_spacing=0.03)
-    for col, results in enumerate(by_strategy.values(), 1):
-        dims, poles, z = holdout_grid(results)
+    grids = [holdout_grid(results) for results in by_strategy.values()]
+    for col, (dims, poles, z) in enumerate(grids, 1):
         fig.add_trace(go.Heatmap(z=z, x=[p.split("_")[0] for p in poles], y=dims, coloraxis="coloraxis",
                                  text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
                                  texttemplate="%{text}",
                                  hovertemplate="%{y} · %{x}: holdout F1 %{z:.3f}<extra></extra>"),
                       1, col)
-    n_dims = len(holdout_grid(next(iter(by_strategy.values()), []))[0])
+    n_dims = max((len(dims) for dims, _, _ in grids), default=0)
     fig.update_layout(title="Holdout F1 by simplex and pole", template="plotly_white",
                       height=height or 160 + 22 * n_dims, margin=dict(l=180, r=20, t=80, b=40),
                       coloraxis=dict(colorscale="RdYlGn", cmin=0.5, cmax=1.0, colorbar=dict(title="F1")))

@@ -6,13 +6,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-@pytest.fixture
-def repo_copy(tmp_path):
-    "A copy of the tracked and untracked-but-not-ignored files of this checkout, as a fresh clone would have."
+def copy_checkout(dest:Path)->Path:
+    "Copy the tracked and untracked-but-not-ignored files of this checkout to `dest`, as a fresh clone would have."
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.split()
+                           capture_output=True, text=True).stdout.splitlines()
     for f in files:
         if (ROOT / f).is_file():
-            (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, tmp_path / f)
-    return tmp_path
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dest / f)
+    return dest
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    "A copy of this checkout, as a fresh clone would have."
+    return copy_checkout(tmp_path)
