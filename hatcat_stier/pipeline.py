@@ -486,10 +486,9 @@ class TqdmCallback(TrainerCallback):
 # %% ../nbs/07_pipeline.ipynb #428bc48e
 class HashedWords:
     "A model-free stand-in for `ModelActivations`: hashed bags of words (counts the prompts it was asked for)."
-    name, layer_idx, pooling, calls, seconds, extracted = "hashed-words", 0, "mean", 0, 0.0, 0
+    name, layer_idx, pooling, seconds, extracted = "hashed-words", 0, "mean", 0.0, 0
     chat_template, batch_size = False, 32
     def __call__(self, prompts):
-        self.calls += len(prompts)
         self.extracted += len(prompts)
         return HashingVectorizer(n_features=512, alternate_sign=False).transform(prompts).toarray().astype(np.float32)
     def identity(self): return {"model_id": "hashed-words-512", "dtype": "float32", "device": "cpu"}
