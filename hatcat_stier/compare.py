@@ -56,7 +56,7 @@ def paired_difference(rows:list, a:str, b:str, # strategy `a` minus strategy `b`
                      )->dict:
     "The mean per-pole difference a - b of a measure, paired by pole and seed, with its interval."
     va, vb = measure(rows, a, name), measure(rows, b, name)
-    both = va.keys() & vb.keys()
+    both = sorted(va.keys() & vb.keys())  # a set's order changes with the hash seed; the resampling must not
     if not both: raise ValueError(f"no lens of {a!r} and {b!r} shares a pole and seed: nothing to pair")
     out = pole_interval(list(by_pole({k: va[k] - vb[k] for k in both}).values()), **kwargs)
     return {**out, "seeds": len({k[2] for k in both}), "excludes_zero": out["ci"][0] > 0 or out["ci"][1] < 0}
