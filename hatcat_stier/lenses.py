@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.metrics import brier_score_loss, precision_recall_fscore_support, roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import ThreadpoolController
 
 from fastcore.basics import patch
 
@@ -148,7 +149,10 @@ def _scaler(X, scale_rows):
     if rows.shape[1] != X.shape[1]: raise ValueError(f"scale_rows has {rows.shape[1]} features but X has {X.shape[1]}")
     return StandardScaler().fit(rows)
 
+_BLAS = ThreadpoolController()  # found once: building one per fit costs milliseconds
+
 @patch
+@_BLAS.wrap(limits=1, user_api="blas")
 def fit(self:Lens, X, # activations (rows, features)
          y, # 0/1 labels
          scale_rows=None, # unlabelled rows (e.g. the whole training pool) to standardise with; None: X itself
