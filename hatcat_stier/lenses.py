@@ -8,7 +8,6 @@ __all__ = ['LENS_KINDS', 'LENS_CANDIDATES', 'CV_FOLDS', 'check_activations', 'ch
            'grouped_folds', 'select_lens', 'select_layer', 'ece', 'brier', 'bootstrap_ci', 'quality_report']
 
 # %% ../nbs/04_lenses.ipynb #208dd5f3
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 from fastcore.basics import patch
 
 from .schedule import grade_for
-from .storage import read_json, write_atomic
+from .storage import json_text, read_json, write_atomic
 
 # %% ../nbs/04_lenses.ipynb #2c8ec3a4
 def check_activations(X, # array-like (rows, features)
@@ -212,13 +211,12 @@ def save(self:Lens, path, # the .safetensors file to write; the JSON goes beside
     self._check_fitted()
     path, metadata = Path(path), dict(metadata or {})
     if "params" in metadata: raise ValueError("metadata key 'params' is reserved for the lens's get_params()")
-    try: text = json.dumps({"params": self.get_params(), **metadata}, indent=1, sort_keys=True)
-    except TypeError as e: raise ValueError(f"lens metadata must be JSON-serialisable: {e}") from None
+    text = json_text({"params": self.get_params(), **metadata}, _sidecar(path), sort_keys=True)  # fails before writing
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"{kind}_{i}": np.ascontiguousarray(a) for kind, arrays in (("weight", self.weights_), ("bias", self.biases_))
                for i, a in enumerate(arrays)}
     write_atomic(path, safetensors_bytes(tensors))
-    write_atomic(_sidecar(path), (text + "\n").encode())
+    write_atomic(_sidecar(path), text.encode())
     return path
 
 # %% ../nbs/04_lenses.ipynb #657ff440
