@@ -83,6 +83,7 @@ def add_draft_parser(sub):
     draft.add_argument("--lexicon", type=positive_int, default=100, help="lexicon entries each pole should end with")
     draft.add_argument("--situations", type=positive_int, default=60, help="situations each pole should end with")
     draft.add_argument("--max-rounds", type=positive_int, default=12, help="requests per pole and kind, at most")
+    draft.add_argument("--max-new-tokens", type=positive_int, default=400, help="longest reply to one request")
     draft.add_argument("--seed", type=int, default=0)
     draft.add_argument("--device", default=None)
 
@@ -138,7 +139,7 @@ def cmd_retrain(a)->str:
 
 def cmd_draft(a)->str:
     load_simplexes(a.definitions)  # a bad file fails before the model loads
-    drafted = draft_material(a.definitions, a.out, generator(*load_model(a.model, device=a.device)), a.lexicon,
+    drafted = draft_material(a.definitions, a.out, generator(*load_model(a.model, device=a.device), a.max_new_tokens), a.lexicon,
                              a.situations, max_rounds=a.max_rounds, seed=a.seed)
     counts = "\n".join(f"{s.dimension} {n}: {len(p.lexicon)} lexicon entries, {len(p.situations)} situations"
                        for s in drafted for n, p in s.poles.items())

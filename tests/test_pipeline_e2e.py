@@ -299,7 +299,7 @@ def test_draft_material_writes_reviewable_material(tmp_path):
     "`draft-material` on HatCat-shaped definitions: valid, deduplicated material that --simplexes then reads."
     out = tmp_path / "material.json"
     res = cli("draft-material", ROOT / "nbs" / "fixtures" / "hatcat_simplexes.json", "--out", out, "--lexicon", "6",
-              "--situations", "3", "--max-rounds", "2")
+              "--situations", "3", "--max-rounds", "2", "--max-new-tokens", "160")
     assert res.returncode == 0, res.stderr
     assert "review and edit it" in res.stdout
     from hatcat_stier.simplexes import load_simplexes, named_entries
