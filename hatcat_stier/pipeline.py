@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
-from .activations import ActivationCache, ForwardCounter, as_user_turn, load_model, model_id, num_layers
+from .activations import (ActivationCache, ForwardCounter, as_user_turn, extract_activations, load_model,
+                                     model_id, num_layers)
 from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
 from .trainer import (VALIDATION_MODES, DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
                                   train_with_escalation)
@@ -226,11 +227,15 @@ class ModelActivations:
             self.model, self.tokenizer = load_model(self.model, device=self.device, dtype=self.dtype)
             self.load_seconds += time.perf_counter() - start
 
-    def __call__(self, prompts:list)->np.ndarray:
+    def __call__(self, prompts:list, cached:bool=True)->np.ndarray:
+        "Activations through the cache; `cached=False` runs the model on every prompt, cached or not, counted nowhere."
         self._load()
         start = time.perf_counter()
         layers = candidate_layers(num_layers(self.model)) if self.layer_idx == "auto" else self.layer_idx
         texts = as_user_turn(self.tokenizer, prompts) if self.chat_template else prompts
+        if not cached:  # to time extraction: the cache and this object's counters stay as they were
+            return extract_activations(self.model, self.tokenizer, texts, self.device, layers, self.pooling,
+                                       self.batch_size, progress=False)
         with ForwardCounter(self.model) as counter:  # cached prompts cost nothing: count those run
             acts = self.cache.extract(self.model, self.tokenizer, texts, layer_idx=layers, pooling=self.pooling,
                                       device=self.device, batch_size=self.batch_size,
@@ -488,7 +493,7 @@ class HashedWords:
     "A model-free stand-in for `ModelActivations`: hashed bags of words (counts the prompts it was asked for)."
     name, layer_idx, pooling, seconds, extracted = "hashed-words", 0, "mean", 0.0, 0
     chat_template, batch_size = False, 32
-    def __call__(self, prompts):
-        self.extracted += len(prompts)
+    def __call__(self, prompts, cached=True):
+        self.extracted += len(prompts) if cached else 0
         return HashingVectorizer(n_features=512, alternate_sign=False).transform(prompts).toarray().astype(np.float32)
     def identity(self): return {"model_id": "hashed-words-512", "dtype": "float32", "device": "cpu"}

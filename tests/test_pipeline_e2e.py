@@ -275,8 +275,10 @@ def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_p
     hook = plain.model.get_input_embeddings().register_forward_hook(lambda m, a, out: calls.append(len(out)))
     raw = plain(prompts)
     wrapped = ModelActivations(plain.model, plain.tokenizer, tmp_path, chat_template=True, progress=False)(prompts)
+    fresh = plain(prompts, cached=False)  # to time extraction: the model runs again, counted nowhere
     hook.remove()
-    assert calls == [2, 2, 1] + [5], calls  # raw in batches of 2; the wrapped prompts are new to the cache
+    assert calls == [2, 2, 1] + [5] + [2, 2, 1], calls  # raw in batches of 2; the wrapped prompts are new to the cache
+    assert np.allclose(fresh, raw, atol=1e-5) and plain.extracted == len(prompts)
     assert not np.allclose(raw, wrapped)
     half = ModelActivations(cache_dir=tmp_path, dtype="bfloat16", progress=False)
     assert half.identity()["dtype"] == "bfloat16" and half.model.dtype == torch.bfloat16
