@@ -14,8 +14,8 @@ from .simplexes import get_simplex, load_simplexes, with_experiential_prompts
 from .activations import load_model
 from .compare import compare_strategies
 from .draft import draft_material, generator
-from .pipeline import (STRATEGIES, ModelActivations, TqdmCallback, retrain_failed, run_table, show_run,
-                                   train_s_tier_simplexes)
+from .pipeline import (
+    STRATEGIES, ModelActivations, TqdmCallback, retrain_failed, run_table, show_run, train_s_tier_simplexes)
 from .trainer import VALIDATION_MODES
 
 # %% ../nbs/08_cli.ipynb #70671aac

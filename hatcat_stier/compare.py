@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import (STRATEGIES, ModelActivations, as_simplexes, check_strategy, check_validation_mode,
-                                   comparison_table, load_pole, pole_row, strategy_stats, train_s_tier_simplexes)
+from .pipeline import (
+    STRATEGIES, ModelActivations, as_simplexes, check_strategy, check_validation_mode, comparison_table, load_pole,
+    pole_row, strategy_stats, train_s_tier_simplexes)
 from .data_pool import pole_pool
 from .schedule import tier_score
 from .simplexes import POLE_NAMES

@@ -23,11 +23,11 @@ from tqdm.auto import tqdm
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
-from .activations import (ActivationCache, ForwardCounter, as_user_turn, extract_activations, load_model,
-                                     model_id, num_layers)
+from .activations import (
+    ActivationCache, ForwardCounter, as_user_turn, extract_activations, load_model, model_id, num_layers)
 from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
-from .trainer import (VALIDATION_MODES, DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback,
-                                  train_with_escalation)
+from .trainer import (
+    VALIDATION_MODES, DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback, train_with_escalation)
 from .lenses import Lens, select_layer
 from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -435,7 +435,7 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
     base = stats.get("baseline", {}).get("train_seconds")
     lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {label} | " + " | ".join(_fmt(k, stats[n].get(k, 0)) for n in names) + " |" for k, label in STAT_LABELS.items()]
-    if base: lines.append("| time relative to baseline | " + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
+    if base: lines.append("| train time relative to baseline | " + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
     for key, label in (("tiers", "tiers"), ("grades", "holdout grades")):
         lines.append(f"| {label} | " + " | ".join(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names) + " |")
     mixed = [f"{n} holds {stats[n]['retrained']} lenses made by retrain-failed" for n in names if stats[n].get("retrained")]

@@ -17,10 +17,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from .lenses import (LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels,
-                                 classification_metrics, quality_report, select_lens)
-from .schedule import (BASELINE_TIERS, EXPONENTIAL_TIERS, STRICT_TIERS, Tier, baseline_samples,
-                                   check_iteration, exponential_samples)
+from .lenses import (
+    LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels, classification_metrics,
+    quality_report, select_lens)
+from .schedule import (
+    BASELINE_TIERS, EXPONENTIAL_TIERS, STRICT_TIERS, Tier, baseline_samples, check_iteration, exponential_samples)
 
 # %% ../nbs/05_trainer.ipynb #e32fab12
 class TrainerCallback:

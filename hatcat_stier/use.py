@@ -25,8 +25,8 @@ from safetensors.numpy import save as safetensors_bytes
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from .activations import (check_layers, decoder_blocks, hidden_states_at, max_tokens, model_id,
-                                      pad_batch, tokenize)
+from .activations import (
+    check_layers, decoder_blocks, hidden_states_at, max_tokens, model_id, pad_batch, tokenize)
 from .data_pool import pole_pool
 from .lenses import Lens
 from .pipeline import load_run
