@@ -139,8 +139,9 @@ def cmd_retrain(a)->str:
 
 def cmd_draft(a)->str:
     load_simplexes(a.definitions)  # a bad file fails before the model loads
-    drafted = draft_material(a.definitions, a.out, generator(*load_model(a.model, device=a.device), a.max_new_tokens), a.lexicon,
-                             a.situations, max_rounds=a.max_rounds, seed=a.seed)
+    generate = generator(*load_model(a.model, device=a.device), a.max_new_tokens)
+    drafted = draft_material(a.definitions, a.out, generate, a.lexicon, a.situations, max_rounds=a.max_rounds,
+                             seed=a.seed)
     counts = "\n".join(f"{s.dimension} {n}: {len(p.lexicon)} lexicon entries, {len(p.situations)} situations"
                        for s in drafted for n, p in s.poles.items())
     return f"{counts}\n\ndrafted into {a.out}: review and edit it, then train with --simplexes {a.out}"

@@ -230,12 +230,12 @@ class ModelActivations:
     def __call__(self, prompts:list, cached:bool=True)->np.ndarray:
         "Activations through the cache; `cached=False` runs the model on every prompt, cached or not, counted nowhere."
         self._load()
-        start = time.perf_counter()
         layers = candidate_layers(num_layers(self.model)) if self.layer_idx == "auto" else self.layer_idx
         texts = as_user_turn(self.tokenizer, prompts) if self.chat_template else prompts
         if not cached:  # to time extraction: the cache and this object's counters stay as they were
             return extract_activations(self.model, self.tokenizer, texts, self.device, layers, self.pooling,
                                        self.batch_size, progress=False)
+        start = time.perf_counter()
         with ForwardCounter(self.model) as counter:  # cached prompts cost nothing: count those run
             acts = self.cache.extract(self.model, self.tokenizer, texts, layer_idx=layers, pooling=self.pooling,
                                       device=self.device, batch_size=self.batch_size,
@@ -435,7 +435,8 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
     base = stats.get("baseline", {}).get("train_seconds")
     lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {label} | " + " | ".join(_fmt(k, stats[n].get(k, 0)) for n in names) + " |" for k, label in STAT_LABELS.items()]
-    if base: lines.append("| train time relative to baseline | " + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
+    if base: lines.append("| train time relative to baseline | "
+                          + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
     for key, label in (("tiers", "tiers"), ("grades", "holdout grades")):
         lines.append(f"| {label} | " + " | ".join(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names) + " |")
     mixed = [f"{n} holds {stats[n]['retrained']} lenses made by retrain-failed" for n in names if stats[n].get("retrained")]

@@ -277,7 +277,8 @@ def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_p
     wrapped = ModelActivations(plain.model, plain.tokenizer, tmp_path, chat_template=True, progress=False)(prompts)
     fresh = plain(prompts, cached=False)  # to time extraction: the model runs again, counted nowhere
     hook.remove()
-    assert calls == [2, 2, 1] + [5] + [2, 2, 1], calls  # raw in batches of 2; the wrapped prompts are new to the cache
+    # raw in batches of 2; the wrapped prompts are new to the cache; the fresh pass runs the raw ones again
+    assert calls == [2, 2, 1] + [5] + [2, 2, 1], calls
     assert np.allclose(fresh, raw, atol=1e-5) and plain.extracted == len(prompts)
     assert not np.allclose(raw, wrapped)
     half = ModelActivations(cache_dir=tmp_path, dtype="bfloat16", progress=False)
