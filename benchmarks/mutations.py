@@ -92,6 +92,29 @@ AFTER_MERGE = [  # intervals, lens choice and material partitions
      "return {split: dict(material) for split in SPLITS}", ["02_data_pool"]),
 ]
 
+SPEED = [  # each fit once, a warm run without the model, bfloat16 where it pays
+    ("the fit memo keys a draw by its size, not its rows", "trainer.py",
+     "return self.fit_memo(fit_key(X, y, entries, scale, settings), make)",
+     "return self.fit_memo(fit_key(len(y), settings), make)", ["05_trainer"]),
+    ("fit keys ignore the draw's content", "fits.py",
+     "for part in (FIT_VERSION, sklearn.__version__, np.__version__, *parts):",
+     "for part in (FIT_VERSION, sklearn.__version__, np.__version__):", ["04a_fits"]),
+    ("a served fit is charged nothing", "trainer.py",
+     "return time.perf_counter() + (0.0 if self.fit_memo is None else self.fit_memo.saved_seconds)",
+     "return time.perf_counter()", ["05_trainer"]),
+    ("a warm run loads the model", "pipeline.py",
+     "if cached and (rows := self.cache.lookup(key, texts, layers, self.pooling, facts[\"hidden\"])) is not None:",
+     "if False:", ["07_pipeline"]),
+    ("the model's identity is never remembered", "pipeline.py",
+     "if fingerprint: self.cache.remember(fingerprint, facts)", "pass", ["07_pipeline"]),
+    ("the CPU default ignores bf16 units", "activations.py",
+     'if cpu_has_bf16(): return torch.bfloat16, "the CPU has native bfloat16 matrix units (AVX512-BF16 or AMX)"',
+     "pass", ["03_activations"]),
+    ("a comparison re-prices a row on every call", "compare.py",
+     'return saved if saved and saved.get("identity") == source.identity() else None', "return None",
+     ["07a_compare"]),
+]
+
 def _replace_once(text:str, old:str, new:str, where:str)->str:
     if text.count(old) != 1: raise SystemExit(f"{where}: the snippet occurs {text.count(old)} times, not once:\n{old}")
     return text.replace(old, new)
@@ -141,7 +164,8 @@ def main(names:list):
     chosen = lambda ms: [m for m in ms if not names or m[0] in names]
     groups = {"Behaviours of this code": chosen(MUTATIONS),
               "Intervals, lens choice and material partitions": chosen(AFTER_MERGE),
-              "The comparison: validation mode, paired intervals, overview": chosen(COMPARISON)}
+              "The comparison: validation mode, paired intervals, overview": chosen(COMPARISON),
+              "Speed: each fit once, a warm run without the model, bfloat16": chosen(SPEED)}
     every = [m for ms in groups.values() for m in ms]
     for m in every:  # fail before any test runs if a snippet no longer matches
         _replace_once((ROOT / "hatcat_stier" / m[1]).read_text(), m[2], m[3], m[1])

