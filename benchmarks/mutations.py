@@ -92,7 +92,7 @@ AFTER_MERGE = [  # intervals, lens choice and material partitions
      "return {split: dict(material) for split in SPLITS}", ["02_data_pool"]),
 ]
 
-SPEED = [  # each fit once, a warm run without the model, bfloat16 where it pays
+SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat16 is asked for
     ("the fit memo keys a draw by its size, not its rows", "trainer.py",
      "return self.fit_memo(fit_key(X, y, entries, scale, settings), make)",
      "return self.fit_memo(fit_key(len(y), settings), make)", ["05_trainer"]),
@@ -107,9 +107,9 @@ SPEED = [  # each fit once, a warm run without the model, bfloat16 where it pays
      "if False:", ["07_pipeline"]),
     ("the model's identity is never remembered", "pipeline.py",
      "if fingerprint: self.cache.remember(fingerprint, facts)", "pass", ["07_pipeline"]),
-    ("the CPU default ignores bf16 units", "activations.py",
-     'if cpu_has_bf16(): return torch.bfloat16, "the CPU has native bfloat16 matrix units (AVX512-BF16 or AMX)"',
-     "pass", ["03_activations"]),
+    ("the CPU default takes bfloat16 where it has bf16 units", "activations.py",
+     '        return torch.float32, ("the CPU has bfloat16 units,', '        return torch.bfloat16, ("the CPU has bfloat16 units,',
+     ["03_activations"]),
     ("a comparison re-prices a row on every call", "compare.py",
      'return saved if saved and saved.get("identity") == source.identity() else None', "return None",
      ["07a_compare"]),
@@ -165,7 +165,7 @@ def main(names:list):
     groups = {"Behaviours of this code": chosen(MUTATIONS),
               "Intervals, lens choice and material partitions": chosen(AFTER_MERGE),
               "The comparison: validation mode, paired intervals, overview": chosen(COMPARISON),
-              "Speed: each fit once, a warm run without the model, bfloat16": chosen(SPEED)}
+              "Speed: each fit once, a warm run without the model, the CPU's dtype": chosen(SPEED)}
     every = [m for ms in groups.values() for m in ms]
     for m in every:  # fail before any test runs if a snippet no longer matches
         _replace_once((ROOT / "hatcat_stier" / m[1]).read_text(), m[2], m[3], m[1])

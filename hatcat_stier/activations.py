@@ -103,7 +103,9 @@ def _default_dtype(device:torch.device)->tuple:
         if torch.cuda.is_bf16_supported(): return torch.bfloat16, "the GPU supports bfloat16"
         return torch.float16, "the GPU has no bfloat16"
     if device.type != "cpu": return torch.float16, f"the default on {device.type}"
-    if cpu_has_bf16(): return torch.bfloat16, "the CPU has native bfloat16 matrix units (AVX512-BF16 or AMX)"
+    if cpu_has_bf16():  # faster, but measured to cost lens quality: see benchmarks/dtype.py
+        return torch.float32, ("the CPU has bfloat16 units, but lenses on bfloat16 activations measured worse "
+                               "(benchmarks/dtype.py); --dtype bfloat16 trades that for speed")
     return torch.float32, "the CPU has no native bfloat16 matrix units"
 
 def dtype_choice(device=None, # "cpu", "cuda", "cuda:1", a torch.device; None picks CUDA when present
@@ -156,7 +158,7 @@ def load_tokenizer(name=None, # as for `load_model`
 
 def load_model(name=None, # an `EMBEDDED_MODELS` name, Hub id, model folder or .gguf file; None = SmolLM2-135M-Instruct
                device=None, # where to run; None = CUDA when present, else CPU
-               dtype=None, # None = `dtype_choice`: bfloat16 where the hardware has it natively, else float16/float32
+               dtype=None, # None = `dtype_choice`: bfloat16 (else float16) on a GPU, float32 on a CPU
               )->tuple:
     "Load a causal LM (in eval mode) and its tokenizer (with a pad token), offline."
     device, dtype = resolve_device_dtype(device, dtype)

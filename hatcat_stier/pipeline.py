@@ -211,7 +211,7 @@ class ModelActivations:
                  pooling:str="mean",
                  device=None, # None = CUDA when present, else CPU
                  progress:bool=True,
-                 dtype=None, # None = `dtype_choice` (bfloat16 where the hardware has it natively); or a name
+                 dtype=None, # None = `dtype_choice` (bfloat16/float16 on a GPU, float32 on a CPU); or a name
                  batch_size:int=32, # prompts per forward pass
                  chat_template:bool=False, # wrap each prompt as a user turn of the model's chat template
                 ):
