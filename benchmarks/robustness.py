@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"00_schedule": "schedule and tier arguments", "00a_storage": "files (JSON, atomic writes)",
          "01_simplexes": "simplex definitions", "02_data_pool": "data pool arguments",
          "03_activations": "models, prompts, cache shards", "04_lenses": "lens inputs and metrics",
-         "04a_fits": "the fit memo (damaged files)",
          "05_trainer": "trainer settings and data", "06_live": "results shown live", "07_pipeline": "runs and resumes",
          "07a_compare": "comparisons (seeds, modes, pairs)", "08_cli": "command-line arguments",
          "09_use": "lenses in use", "10_draft": "drafting material", "test_pipeline_e2e": "command line, real model",
