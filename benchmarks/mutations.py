@@ -103,7 +103,7 @@ SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat1
      "return time.perf_counter() + (0.0 if self.fit_memo is None else self.fit_memo.saved_seconds)",
      "return time.perf_counter()", ["05_trainer"]),
     ("a warm run loads the model", "pipeline.py",
-     "if cached and (rows := self.cache.lookup(key, texts, layers, self.pooling, facts[\"hidden\"])) is not None:",
+     "if cached and (rows := self.cache.lookup(key, texts, layers, self.pooling, facts[\"hidden\"], reading)) is not None:",
      "if False:", ["07_pipeline"]),
     ("the model's identity is never remembered", "pipeline.py",
      "if fingerprint: self.cache.remember(fingerprint, facts)", "pass", ["07_pipeline"]),
@@ -113,6 +113,42 @@ SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat1
     ("a comparison re-prices a row on every call", "compare.py",
      'return saved if saved and saved.get("identity") == source.identity() else None', "return None",
      ["07a_compare"]),
+]
+
+READING = [  # where a lens reads a prompt, from extraction to the monitor
+    ("the pooled span ignores the reading", "activations.py",
+     "out[r][l][rows] = pool(h, read, pooling).cpu().numpy()", "out[r][l][rows] = pool(h, mask, pooling).cpu().numpy()",
+     ["03_activations"]),
+    ("an over-long passage cuts the template's tail off", "activations.py",
+     "passages = [p[:room] for p in passages]", "passages = [p for p in passages]", ["03_activations"]),
+    ("a template row answers another reading", "activations.py",
+     'name = f"layer{layer:03d}-{pooling}{reading_tag(reading)}"', 'name = f"layer{layer:03d}-{pooling}"',
+     ["03_activations"]),
+    ("the reading is not part of the run's configuration", "pipeline.py",
+     "                       reading=source.reading)", "                       )", ["07_pipeline"]),
+    ("a lens over joined layers records the run's layer", "pipeline.py",
+     "return (candidate_layers(n_layers) if reading in LAYER_READINGS else layer), reading", "return layer, reading",
+     ["07_pipeline"]),
+    ("the monitor reads a template lens on the bare text", "use.py",
+     "ids, states = read_states(model, tokenizer, text, layers, reading)",
+     "ids, states = read_states(model, tokenizer, text, layers)", ["09_use"]),
+    ("a last-K lens is read per token", "use.py", 'if readings[0].startswith("last-"):', "if False:", ["09_use"]),
+]
+
+TRANSFER = [  # lenses judged on public text: unseen words, the declared sides, honest intervals
+    ("words seen in the material are kept", "evaluate.py",
+     "seen = {e for e in entries if not material.isdisjoint(words_of(e))}", "seen = set()", ["11_evaluate"]),
+    ("TextBlob takes a word's first sense, not the mean", "evaluate.py",
+     "return {form: float(np.mean(p)) for form, p in senses.items()}",
+     "return {form: float(p[0]) for form, p in senses.items()}", ["11_evaluate"]),
+    ("the concept side is swapped with the opposite", "evaluate.py",
+     "concept, other = entry[\"concept\"], OTHER[entry[\"concept\"]]",
+     "other, concept = entry[\"concept\"], OTHER[entry[\"concept\"]]", ["11_evaluate"]),
+    ("the word resamples take no seed", "evaluate.py",
+     "rng = np.random.default_rng(seed)", "rng = np.random.default_rng()", ["11_evaluate"]),
+    ("a run with no mapped lens reads texts anyway", "evaluate.py",
+     "lenses = mapped_lenses(run_dir, mapping)  # fails before any text is read",
+     "lenses = {}", ["11_evaluate"]),
 ]
 
 def _replace_once(text:str, old:str, new:str, where:str)->str:
@@ -165,7 +201,9 @@ def main(names:list):
     groups = {"Behaviours of this code": chosen(MUTATIONS),
               "Intervals, lens choice and material partitions": chosen(AFTER_MERGE),
               "The comparison: validation mode, paired intervals, overview": chosen(COMPARISON),
-              "Speed: each fit once, a warm run without the model, the CPU's dtype": chosen(SPEED)}
+              "Speed: each fit once, a warm run without the model, the CPU's dtype": chosen(SPEED),
+              "Readings: from extraction to the monitor": chosen(READING),
+              "Transfer: public lexicon words, never seen, the declared sides": chosen(TRANSFER)}
     every = [m for ms in groups.values() for m in ms]
     for m in every:  # fail before any test runs if a snippet no longer matches
         _replace_once((ROOT / "hatcat_stier" / m[1]).read_text(), m[2], m[3], m[1])

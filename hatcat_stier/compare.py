@@ -6,17 +6,21 @@
 __all__ = ['MEASURES', 'PAIRED_MEASURES', 'HYPOTHESIS', 'RATE_SAMPLE', 'measure', 'by_pole', 'pole_interval', 'paired_difference',
            'strategy_interval', 'time_ratio', 'fmt_value', 'fmt_interval', 'strategy_pairs', 'paired_table',
            'hypothesis_table', 'check_seeds', 'seed_dir', 'compare_strategies', 'finished_lenses', 'priced_row',
-           'extraction_rate', 'known_price', 'extraction_record', 'comparison_sections', 'write_comparison']
+           'extraction_rate', 'known_price', 'extraction_record', 'transfer_read', 'comparison_transfers',
+           'pooled_transfers', 'transfer_means_rows', 'with_rows', 'transfer_summary', 'comparison_transfer_note',
+           'transfer_report', 'transfer_html', 'comparison_sections', 'write_comparison']
 
 # %% ../nbs/07a_compare.ipynb #c0a00004
-import random, timeit
+import html, random, timeit
 from pathlib import Path
 
 import numpy as np
 
+from .evaluate import (
+    load_mapping, mapped_poles, pooled_transfer, transfer_figure, transfer_note, transfer_runs)
 from .pipeline import (
-    STRATEGIES, ModelActivations, as_simplexes, check_strategy, check_validation_mode, comparison_table, load_pole,
-    pole_row, strategy_stats, train_s_tier_simplexes)
+    STRATEGIES, HashedWords, ModelActivations, as_simplexes, check_strategy, check_validation_mode, comparison_table,
+    load_pole, pole_row, strategy_stats, train_s_tier_simplexes)
 from .data_pool import pole_pool
 from .schedule import tier_score
 from .simplexes import POLE_NAMES
@@ -133,6 +137,8 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
                        validation_mode:str="falloff", # "falloff", "strict" or "loose"
                        callbacks=(), cache_dir=None, max_samples:int=640, holdout_size:int=128,
                        source:ModelActivations|None=None, # reuse one instead of model/tokenizer/cache_dir/layer/pooling
+                       score_transfer:bool=True, # score each run on the public lexicon sets (`evaluate`)
+                       read=None, # (prompts, meta) -> activations of the transfer texts; None: see `transfer_read`
                        progress:bool=True)->dict:
     "Run every strategy on the same pools and activations for every seed; write comparison.md/.json and report.html."
     strategies, seeds = [check_strategy(s) for s in strategies], check_seeds(seeds)
@@ -146,7 +152,8 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
                                    progress=progress, validation_mode=validation_mode)
     pricing = (known_price(run_dir, source)
                or extraction_rate(source, simplexes, seeds[0], max_samples=max_samples, holdout_size=holdout_size))
-    return write_comparison(run_dir, simplexes, strategies, seeds, source, pricing)
+    transfers = comparison_transfers(run_dir, strategies, seeds, source, read, progress) if score_transfer else None
+    return write_comparison(run_dir, simplexes, strategies, seeds, source, pricing, transfers)
 
 # %% ../nbs/07a_compare.ipynb #c0a0001c
 def finished_lenses(run_dir, simplexes:list, strategies:list, seeds:list)->list:
@@ -185,6 +192,75 @@ def extraction_record(run_dir, source)->dict:
     before = read_json(path)["extraction"] if path.exists() else {"seconds": 0.0, "prompts": 0}
     return {"seconds": before["seconds"] + source.seconds, "prompts": before["prompts"] + source.extracted}
 
+# %% ../nbs/07a_compare.ipynb #c0a12d97
+def transfer_read(source, read=None):
+    "`read` when given; for the stand-in, its own hashed words; else None (`transfer` uses each run's model)."
+    if read is not None or not isinstance(source, HashedWords): return read
+    return lambda prompts, meta: source(prompts, cached=False)  # counted nowhere: transfer is no strategy's cost
+
+def comparison_transfers(run_dir, strategies:list, seeds:list, source, read=None, progress:bool=True)->dict:
+    "(seed, strategy) -> the run's `transfer` result, or None where none of its lenses is mapped."
+    names = {(seed, s): (seed_dir("", seed) / s).as_posix() for seed in seeds for s in strategies}
+    cache = getattr(getattr(source, "cache", None), "folder", None)  # the activations the runs were trained on
+    scored = transfer_runs(run_dir, transfer_read(source, read), cache, progress=progress, runs=list(names.values()))
+    return {key: scored[name] for key, name in names.items()}
+
+def pooled_transfers(transfers:dict, strategies:list, **kwargs)->dict:
+    "set -> strategy -> `pooled_transfer` over the strategy's seeds; {} when no run was scored."
+    first = next((r for r in transfers.values() if r), None)
+    return {name: {s: pooled_transfer([r for (_, t), r in transfers.items() if t == s], name, **kwargs)
+                   for s in strategies} for name in (first["sets"] if first else ())}
+
+# %% ../nbs/07a_compare.ipynb #c0a1e055
+def transfer_means_rows(pooled:dict, # `pooled_transfers`
+                        strategies:list)->list:
+    "Rows for the means table: per set, the transfer AUROC [95 % over words] and fire rates of each strategy."
+    cell = lambda p, f: f(p) if p else "–"
+    auroc = lambda p: f"{p['auroc']:.3f} [{p['auroc_ci'][0]:.3f}, {p['auroc_ci'][1]:.3f}]"
+    fires = lambda p: f"{p['fire_concept']:.1%} / {p['fire_opposite']:.1%}"
+    return [f"| {label}, {name} | " + " | ".join(cell(by[s], f) for s in strategies) + " |"
+            for name, by in pooled.items()
+            for label, f in (("transfer AUROC (lenses and seeds pooled)", auroc),
+                             ("transfer fires on concept / opposite", fires))]
+
+def with_rows(table:str, rows:list)->str:
+    "`table` (a markdown table, maybe followed by notes) with `rows` added at the table's end."
+    head, sep, notes = table.partition("\n\n")
+    return "\n".join([head, *rows]) + sep + notes
+
+def transfer_summary(result:dict)->dict:
+    "A run's transfer result without its words and per-word scores (those stay in the run's transfer.json)."
+    keep = ("dimension", "pole", "concept", "auroc", "auroc_ci", "fire_concept", "fire_opposite", "n_concept",
+            "n_opposite")
+    return {name: {"n_words": s["n_words"], "n_dropped": s["n_dropped"], "not_in_run": s["not_in_run"],
+                   "lenses": [{k: l[k] for k in keep} for l in s["lenses"]]} for name, s in result["sets"].items()}
+
+def comparison_transfer_note(transfers:dict|None, seeds:list)->str:
+    "The transfer paragraph of a comparison: what was scored and dropped, or that no lens of it is mapped."
+    if transfers is None: return "The lenses were not scored on the public lexicons (transfer scoring was skipped)."
+    first = next((r for r in transfers.values() if r), None)
+    if first is None:
+        mapping = load_mapping()
+        asked = ", ".join(f"{d}/{p}" for d, p in mapped_poles(mapping))
+        return (f"No lens of this comparison is mapped to a transfer set ({mapping['path']} asks for {asked}): "
+                "nothing was scored on the public lexicons.")
+    return (transfer_note(first) + " The means table pools every mapped lens and seed of a strategy; the report's "
+            f"figure shows seed {seeds[0]}.")
+
+def transfer_report(transfers:dict|None, # (seed, strategy) -> `transfer` result or None; None: not evaluated
+                    strategies:list, seeds:list)->dict:
+    "{'pooled', 'note', 'runs'}: the transfer numbers per set and strategy, the paragraph, each run's summary."
+    note, transfers = comparison_transfer_note(transfers, seeds), transfers or {}
+    return {"pooled": pooled_transfers(transfers, strategies), "note": note,
+            "runs": {f"seed-{seed}/{s}": r and transfer_summary(r) for (seed, s), r in transfers.items()}}
+
+def transfer_html(transfers:dict|None, note:str, strategies:list, seeds:list)->str:
+    "The report's transfer section: the paragraph, then the first seed's figure (one series per strategy)."
+    shown = {s: (transfers or {}).get((seeds[0], s)) for s in strategies}
+    figure = (transfer_figure(shown).to_html(full_html=False, include_plotlyjs=False)  # the overview brought plotly.js
+              if any(shown.values()) else "")
+    return f"<h2>Transfer to public lexicons</h2><p>{html.escape(note)}</p>{figure}"
+
 # %% ../nbs/07a_compare.ipynb #c0a0001e
 def comparison_sections(rows:list, strategies:list, **kwargs)->tuple:
     "({title: markdown table}, paired differences, means per strategy) of a comparison's rows."
@@ -198,6 +274,7 @@ def comparison_sections(rows:list, strategies:list, **kwargs)->tuple:
 
 def write_comparison(run_dir, simplexes:list, strategies:list, seeds:list, source,
                      pricing:dict, # {'prompts', 'seconds'} of a fresh extraction (`extraction_rate`): a row's price
+                     transfers:dict|None=None, # (seed, strategy) -> `transfer` result or None (`comparison_transfers`)
                     )->dict:
     "comparison.json, comparison.md and report.html of a comparison's finished lenses."
     from hatcat_stier.live import markdown_table_html, report_html  # the plotting stack loads only to draw
@@ -206,17 +283,23 @@ def write_comparison(run_dir, simplexes:list, strategies:list, seeds:list, sourc
     lenses = finished_lenses(run_dir, simplexes, strategies, seeds)
     rows = [priced_row(r, seed, rate) for seed, _, r in lenses]
     sections, paired, means = comparison_sections(rows, strategies)
+    transfer = transfer_report(transfers, strategies, seeds)
+    means_title = "Means over every lens"
+    sections[means_title] = with_rows(sections[means_title], transfer_means_rows(transfer["pooled"], strategies))
     note = (f"{len(rows)} lenses, {len(seeds)} seed(s), {len({(r['dimension'], r['pole']) for r in rows})} poles. "
             f"A row read is charged {1000 * rate:.1f} ms of extraction ({pricing['prompts']} prompts extracted afresh "
             f"in {pricing['seconds']:.1f} s); the calls extracted {extraction['prompts']} prompts in "
             f"{extraction['seconds']:.0f} s.")
-    md = "\n\n".join(f"### {title}\n\n{table}" for title, table in sections.items()) + f"\n\n{note}\n"
+    md = ("\n\n".join(f"### {title}\n\n{table}" for title, table in sections.items())
+          + f"\n\n### Transfer to public lexicons\n\n{transfer['note']}\n\n{note}\n")
     write_json(run_dir / "comparison.json", {"strategies": strategies, "seeds": seeds, "rows": rows, "stats": means,
-                                             "paired": paired, "extraction": extraction, "pricing": pricing})
+                                             "paired": paired, "extraction": extraction, "pricing": pricing,
+                                             "transfer": transfer})
     write_atomic(run_dir / "comparison.md", md.encode())
     by_strategy = {s: [r["activation"] for _, t, r in lenses if t == s] for s in strategies}
     tables = "".join(f"<h3>{t}</h3>{markdown_table_html(table)}" for t, table in sections.items()) + f"<p>{note}</p>"
     report_html([r["activation"] for seed, _, r in lenses if seed == seeds[0]], run_dir / "report.html",
-                title="hatcat_stier strategy comparison", intro=tables, overview=by_strategy)
+                title="hatcat_stier strategy comparison", overview=by_strategy,
+                intro=tables + transfer_html(transfers, transfer["note"], strategies, seeds))
     return {"rows": rows, "stats": means, "paired": paired, "table": md, "tables_html": tables,
-            "by_strategy": by_strategy, "extraction": extraction, "pricing": pricing}
+            "by_strategy": by_strategy, "extraction": extraction, "pricing": pricing, "transfer": transfer}

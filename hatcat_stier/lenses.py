@@ -320,16 +320,17 @@ def select_lens(X, # activations of the draw (rows, features)
     return Lens(seed=seed, **chosen).fit(X, y, scale_rows), {"chosen": chosen, "folds": len(folds), "scores": scores}
 
 # %% ../nbs/04_lenses.ipynb #1d6f0b8e
-def select_layer(by_layer:dict, # layer -> training activations (rows, features), the same rows for every layer
+def select_layer(by_layer:dict, # layer (or reading) -> training activations (rows, features), the same rows in each
                  y, # 0/1 labels
                  entries=None, # material entry per row
                  seed:int=0, # fold seed
                 )->tuple:
-    "(best layer, {layer: grouped-CV F1}) of a shrinkage-LDA lens on each layer's activations."
+    "(best key, {key: grouped-CV F1}) of a shrinkage-LDA lens on each key's activations; a tie goes to the first key."
     if not by_layer: raise ValueError("select_layer needs at least one layer")
-    scores = {int(layer): select_lens(X, y, entries, X, LENS_CANDIDATES[:1], seed=seed)[1]["scores"][0]
-              for layer, X in by_layer.items()}
-    best = max(scores, key=lambda l: (scores[l].get("f1", 0), scores[l].get("auroc", 0), -l))
+    scores = {key: select_lens(X, y, entries, X, LENS_CANDIDATES[:1], seed=seed)[1]["scores"][0]
+              for key, X in by_layer.items()}
+    order = {key: i for i, key in enumerate(scores)}
+    best = max(scores, key=lambda k: (scores[k].get("f1", 0), scores[k].get("auroc", 0), -order[k]))
     return best, {l: round(s.get("f1", float("nan")), 4) for l, s in scores.items()}
 
 # %% ../nbs/04_lenses.ipynb #5d3adeae

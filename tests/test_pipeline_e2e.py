@@ -59,6 +59,21 @@ def test_cli_train_end_to_end(reference_run):
     assert default_dtype() in meta["model_id"]
     assert f"extraction in {default_dtype()} on cpu: the CPU " in res.stderr  # which precision, and why
 
+def test_evaluate_scores_the_run_on_public_lexicons(reference_run, cache_dir):
+    "`evaluate` on the real model: both mapped lenses on each lexicon set, words of the run's material dropped."
+    run_dir, _ = reference_run
+    res = cli("evaluate", run_dir, "--cache-dir", cache_dir)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((run_dir / "transfer.json").read_text())
+    assert set(result["sets"]) == {"afinn_valence", "textblob_polarity"}
+    for s in result["sets"].values():
+        assert s["n_dropped"] > 0 and min(s["n_words"].values()) > 20
+        assert {l["pole"] for l in s["lenses"]} == {"positive_pole", "negative_pole"}
+        for l in s["lenses"]: assert 0 <= l["auroc_ci"][0] <= l["auroc"] <= l["auroc_ci"][1] <= 1
+    assert "Transfer to public lexicons" in res.stdout and "Transfer to public lexicons" in cli("show", run_dir).stdout
+    unmapped = cli("evaluate", run_dir.parent / "nothing-here")
+    assert unmapped.returncode == 1 and "no run folder" in unmapped.stderr
+
 def test_show_prints_the_run(reference_run):
     run_dir, _ = reference_run
     res = cli("show", run_dir)
