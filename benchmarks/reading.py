@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
 from hatcat_stier.compare import RATE_SAMPLE, pole_interval
 from hatcat_stier.data_pool import pole_pool
+from hatcat_stier.evaluate import transfer
 from hatcat_stier.pipeline import READINGS, ModelActivations, load_pole, train_s_tier_simplexes
 from hatcat_stier.simplexes import POLE_NAMES, load_simplexes
 
@@ -64,7 +65,6 @@ def training_choice(run_dir:Path, simplexes:list)->dict:
 
 def transfer_means(run_dir:Path, cache_dir)->dict:
     "{set: mean AUROC over its lenses} of one run's transfer evaluation."
-    from hatcat_stier.evaluate import transfer
     result = transfer(run_dir, cache_dir=cache_dir, progress=False)
     return {name: float(np.mean([l["auroc"] for l in s["lenses"]])) for name, s in result["sets"].items()}
 

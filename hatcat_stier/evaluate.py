@@ -6,9 +6,9 @@
 __all__ = ['LEXICONS', 'LOADERS', 'SIDES', 'OTHER', 'CUTOFF', 'WORD', 'FIRES_AT', 'lexicon_path', 'load_afinn', 'load_textblob',
            'parse_cutoff', 'passes', 'check_mapping', 'load_mapping', 'load_carriers', 'place', 'words_of',
            'strings_in', 'material_words', 'run_material', 'lexicon_split', 'carrier_probs', 'draw_words', 'rank_auroc',
-           'word_auroc', 'lens_result', 'UnmappedRun', 'mapped_poles', 'mapped_lenses', 'default_read', 'lens_words',
-           'lexicon_facts', 'set_result', 'transfer', 'transfer_table', 'transfer_note', 'transfer_section',
-           'transfer_figure', 'run_folders', 'transfer_runs', 'pooled_transfer']
+           'word_auroc', 'lens_result', 'UnmappedRun', 'mapped_poles', 'mapped_lenses', 'lens_words', 'lexicon_facts',
+           'set_result', 'transfer', 'transfer_table', 'transfer_note', 'transfer_section', 'transfer_figure',
+           'run_folders', 'transfer_runs', 'pooled_transfer']
 
 # %% ../nbs/11_evaluate.ipynb #9e250166
 import re, warnings
@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from .data_pool import SUBJECTS, generic_material, load_frames
 from .lenses import Lens
-from .pipeline import load_pole, pole_dir
+from .pipeline import lens_reader, load_pole, pole_dir
 from .simplexes import load_simplexes
 from .storage import read_json, write_atomic, write_json
 
@@ -274,13 +274,6 @@ def mapped_lenses(run_dir, mapping:dict)->dict:
     return found
 
 # %% ../nbs/11_evaluate.ipynb #794ebf91
-def default_read(run_dir, cache_dir=None, progress:bool=True):
-    "`pipeline.lens_reader` of the run: its model, loaded lazily, activations cached."
-    try: from hatcat_stier.pipeline import lens_reader  # late: a model-free `read` never needs it
-    except ImportError: raise ImportError("hatcat_stier.pipeline has no lens_reader: pass read=(prompts, meta) -> "
-                                          "activations") from None
-    return lens_reader(run_dir, cache_dir=cache_dir, progress=progress)
-
 def lens_words(key:tuple, mapping:dict, splits:dict)->list:
     "Every kept word of every set that scores the lens `key`, once each, sorted."
     sets = [name for name, s in mapping["sets"].items() if key in [(l["dimension"], l["pole"]) for l in s["lenses"]]]
@@ -326,7 +319,7 @@ def transfer(run_dir, # a run folder (see `pipeline`); a comparison folder: `tra
     names = {s["lexicon"] for s in mapping["sets"].values()}
     tables = {n: lexicons[n] if n in lexicons else LOADERS[n]() for n in names}
     splits = {name: lexicon_split(s, tables[s["lexicon"]], material) for name, s in mapping["sets"].items()}
-    read = read or default_read(run_dir, cache_dir, progress)
+    read = read or lens_reader(run_dir, cache_dir=cache_dir, progress=progress)
     probs = {key: dict(zip(words, carrier_probs(lens, read, words, carriers))) for key, lens in lenses.items()
              if (words := lens_words(key, mapping, splits))}
     sets = {name: set_result(s, splits[name], probs, len(carriers), n_boot, seed)
