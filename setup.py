@@ -19,7 +19,7 @@ setuptools.setup(
     packages=[cfg["lib_path"], cfg["lib_path"] + ".data"],
     package_data={cfg["lib_path"] + ".data": ["*.json"]},
     install_requires=cfg.get("requirements", "").split(),
-    extras_require={"dev": cfg.get("dev_requirements", "").split()},
+    extras_require={extra: cfg.get(f"{extra}_requirements", "").split() for extra in ("dev", "ray")},
     entry_points={
         "console_scripts": cfg.get("console_scripts", "").split(),
         "nbdev": [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d'],

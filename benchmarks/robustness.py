@@ -15,8 +15,9 @@ KINDS = {"00_schedule": "schedule and tier arguments", "00a_storage": "files (JS
          "01_simplexes": "simplex definitions", "02_data_pool": "data pool arguments",
          "03_activations": "models, prompts, cache shards", "04_lenses": "lens inputs and metrics",
          "05_trainer": "trainer settings and data", "06_live": "results shown live", "07_pipeline": "runs and resumes",
-         "07a_compare": "comparisons (seeds, modes, pairs)", "08_cli": "command-line arguments",
-         "09_use": "lenses in use", "10_draft": "drafting material", "11_evaluate": "transfer sets and mappings", "test_pipeline_e2e": "command line, real model",
+         "07a_compare": "comparisons (seeds, modes, pairs)", "07b_distributed": "Ray addresses",
+         "08_cli": "command-line arguments", "09_use": "lenses in use", "10_draft": "drafting material",
+         "11_evaluate": "transfer sets and mappings", "test_pipeline_e2e": "command line, real model",
          "test_trust": "results files"}
 # one expected failure each; `(dict(` is an entry of a list of bad settings tried in a loop
 PATTERN = re.compile(r"test_fail\(|test_warns\(|pytest\.raises\(|^\s*\(dict\(", re.M)

@@ -8,8 +8,8 @@ __all__ = ['DEFAULT_MODEL_PACKAGE', 'GEMMA_PACKAGE', 'EMBEDDED_MODELS', 'POOLING
            'resolve_device_dtype', 'ensure_pad_token', 'model_source', 'load_tokenizer', 'load_model', 'model_id',
            'weight_files', 'source_fingerprint', 'check_prompts', 'max_tokens', 'tokenize', 'check_pooling', 'pool',
            'check_reading', 'reading_tag', 'reading_ids', 'span_mask', 'num_layers', 'check_layers', 'decoder_blocks',
-           'hidden_states_at', 'pad_batch', 'extract_activations', 'as_user_turn', 'prompt_key', 'read_shard',
-           'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
+           'hidden_states_at', 'pad_batch', 'extract_activations', 'as_user_turn', 'prompt_key', 'shard_rows',
+           'read_shard', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
 
 # %% ../nbs/03_activations.ipynb #482408df
 import hashlib, importlib, importlib.util, json, os, re, uuid, warnings
@@ -401,46 +401,63 @@ def prompt_key(prompt:str)->bytes:
     "16-byte BLAKE2b digest of a prompt's text: the key of its row in a store."
     return hashlib.blake2b(prompt.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-def _checksum(keys:np.ndarray, rows:np.ndarray)->str:
+def _checksum(keys:np.ndarray, rows:np.ndarray, block:int=4096)->str:
+    "Digest of keys then rows, read a block of rows at a time: a memory-mapped shard is never held whole."
     h = hashlib.blake2b(keys.tobytes(), digest_size=16)
-    h.update(rows.tobytes())
+    for start in range(0, len(rows), block): h.update(np.ascontiguousarray(rows[start:start + block]))
     return h.hexdigest()
 
 # %% ../nbs/03_activations.ipynb #661e5415
+def shard_rows(path:Path)->np.memmap:
+    "The rows of a shard, memory-mapped: read from disk only where indexed (offsets from the safetensors header)."
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    dtype, shape, (start, _) = header["rows"]["dtype"], header["rows"]["shape"], header["rows"]["data_offsets"]
+    if dtype != "F32" or len(shape) != 2: raise ValueError(f"{path}: rows are {dtype} {shape}, not 2-d float32")
+    return np.memmap(path, np.float32, "r", 8 + size + start, tuple(shape))
+
 def read_shard(path:Path)->tuple:
-    "The (keys, rows) arrays of a shard, or ValueError if it is truncated, altered or malformed."
+    "The (keys, memory-mapped rows) of a shard, or ValueError if it is truncated, altered or malformed."
     try:
-        with safe_open(path, framework="np") as f:
-            checksum, keys, rows = (f.metadata() or {}).get("checksum"), f.get_tensor("keys"), f.get_tensor("rows")
+        with safe_open(path, framework="np") as f:  # checks the header against the file's length
+            checksum, keys = (f.metadata() or {}).get("checksum"), f.get_tensor("keys")
+        rows = shard_rows(path)
     except FileNotFoundError: raise
-    except (SafetensorError, OSError, KeyError) as e: raise ValueError(f"unreadable cache shard {path}: {e}") from e
-    shapes_ok = keys.dtype == np.uint8 and keys.ndim == 2 and keys.shape[1] == 16 and rows.ndim == 2 and len(rows) == len(keys)
-    if not shapes_ok or rows.dtype != np.float32 or checksum != _checksum(keys, rows):
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise ValueError(f"unreadable cache shard {path}: {e}") from e
+    shapes_ok = keys.dtype == np.uint8 and keys.ndim == 2 and keys.shape[1] == 16 and len(rows) == len(keys)
+    if not shapes_ok or checksum != _checksum(keys, rows):
         raise ValueError(f"corrupt cache shard {path}: shapes or checksum do not match")
     return keys, rows
 
 # %% ../nbs/03_activations.ipynb #3dec7436
 class ShardStore:
-    "Rows keyed by prompt digest, kept in append-only safetensors shards in one folder."
+    "Rows keyed by prompt digest, in append-only safetensors shards in one folder; only keys are held in memory."
     def __init__(self, folder, # one (model, layer, pooling) store
-                 max_shards:int=16): # merge the shards into one when there are more
-        self.folder, self.max_shards = Path(folder), max_shards
-        self.rows, self.shards = {}, []
+                 max_shards:int=16, # merge the small shards into one when there are more
+                 full_rows:int=16384, # a shard this big is never merged again: a merge reads a bounded amount
+                ):
+        self.folder, self.max_shards, self.full_rows = Path(folder), max_shards, full_rows
+        self.where, self.shards = {}, {}  # key -> (shard, row); shard -> its number of rows
         self.folder.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.folder.glob("*.safetensors")): self._read(path)
 
     def _read(self, path):
-        try: keys, rows = read_shard(path)
+        try: keys, _ = read_shard(path)
         except FileNotFoundError: return  # merged away by another process meanwhile
         except ValueError as e:
             warnings.warn(f"{e}; dropped, its rows will be recomputed")
             path.unlink(missing_ok=True)
             return
-        self.rows.update(zip(map(bytes, keys), rows))
-        self.shards.append(path)
+        self._keep(path, list(map(bytes, keys)))
 
-    def __contains__(self, key:bytes): return key in self.rows
-    def __len__(self): return len(self.rows)
+    def _keep(self, path, keys:list):
+        self.where.update((k, (path, i)) for i, k in enumerate(keys))
+        self.shards[path] = len(keys)
+
+    def __contains__(self, key:bytes): return key in self.where
+    def __len__(self): return len(self.where)
 
 # %% ../nbs/03_activations.ipynb #2b879f2b
 @patch
@@ -452,19 +469,36 @@ def _write(self:ShardStore, keys:list, rows:np.ndarray)->Path:
 
 @patch
 def add(self:ShardStore, keys:list, rows:np.ndarray):
-    "Keep the rows whose keys are new, as one more shard; merge all shards when there are too many."
-    new = [i for i, k in enumerate(keys) if k not in self.rows]
-    if not new: return
-    self.shards.append(self._write([keys[i] for i in new], rows[new]))
-    self.rows.update((keys[i], rows[i]) for i in new)
-    if len(self.shards) > self.max_shards:  # the merged shard is in place before the old ones go
-        old, self.shards = self.shards, [self._write(list(self.rows), np.stack(list(self.rows.values())))]
-        for p in old: p.unlink(missing_ok=True)
+    "Keep the rows whose keys are new, as one more shard; merge the small shards when there are too many."
+    first = {}  # each new key once, at its first row
+    for i, k in enumerate(keys):
+        if k not in self.where: first.setdefault(k, i)
+    if not first: return
+    self._keep(self._write(list(first), rows[list(first.values())]), list(first))
+    small = {p for p, n in self.shards.items() if n < self.full_rows}
+    if len(small) > self.max_shards: self._merge(small)
 
 @patch
-def get(self:ShardStore, keys:list, dim:int)->np.ndarray:
-    "The rows of `keys`, in order, as an (n, dim) float32 array."
-    return np.stack([self.rows[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+def _merge(self:ShardStore, paths:set):
+    "One shard in place of `paths`, written before they go; it reads fewer than `max_shards + 1` small shards' rows."
+    keys = [k for k, (p, _) in self.where.items() if p in paths]
+    self._keep(self._write(keys, self.get(keys)), keys)
+    for p in paths:
+        del self.shards[p]
+        p.unlink(missing_ok=True)
+
+@patch
+def get(self:ShardStore, keys:list, dim:int=0)->np.ndarray:
+    "The rows of `keys`, in order, as an (n, dim) float32 array, read from the shards that hold them."
+    by_shard = {}
+    for i, k in enumerate(keys): by_shard.setdefault(self.where[k][0], []).append((i, self.where[k][1]))
+    out = None
+    for path, pairs in by_shard.items():
+        at, rows = np.array(pairs).T
+        part = shard_rows(path)[rows]  # the map closes when dropped: only these rows stay in memory
+        if out is None: out = np.empty((len(keys), part.shape[1]), np.float32)
+        out[at] = part
+    return np.zeros((0, dim), np.float32) if out is None else out
 
 # %% ../nbs/03_activations.ipynb #0e3b1a30
 def cache_key(model_key:str, # `model_id` of the model
@@ -478,9 +512,11 @@ def cache_key(model_key:str, # `model_id` of the model
 class ActivationCache:
     "Pooled activations on disk under `folder`: each prompt is extracted once per model, layer, pooling and reading."
     def __init__(self, folder, # created if missing; safe to share between runs
-                 max_shards:int=16): # per store, before they are merged into one
+                 max_shards:int=16): # per store, before small shards are merged
         self.folder, self.max_shards = Path(folder), max_shards
         self._stores = {}
+
+    def __getstate__(self): return {**self.__dict__, "_stores": {}}  # another process reads the shards itself
 
     def store(self, model_key:str, layer:int, pooling:str, reading:str="mean")->ShardStore:
         "The store of one (model identity, layer, pooling, reading), read from disk once per cache object."
@@ -490,30 +526,42 @@ class ActivationCache:
             self._stores[key] = ShardStore(self.folder / model_key / name, self.max_shards)
         return self._stores[key]
 
+    def fill(self, model_key:str, # `cache_key` of the model
+             prompts:list, layers:list, pooling:str,
+             readings:tuple, # readings of one pass (see `extract_activations`), each stored apart
+             passes, # chunks of texts -> {reading: {layer: rows}} of each, in order (here or on model copies)
+             progress:bool|None=None, # a progress bar; None = for more than one chunk
+             chunk:int=1024, # prompts extracted and saved at a time: an interruption loses at most one chunk
+            )->int:
+        "Extract and store the prompts some store lacks, a chunk at a time (the same chunks wherever they run); how many."
+        stores = {(r, l): self.store(model_key, l, pooling, r) for r in readings for l in layers}
+        keys = [prompt_key(p) for p in prompts]
+        todo = list({k: p for k, p in zip(keys, prompts) if any(k not in s for s in stores.values())}.items())
+        parts = [todo[start:start + chunk] for start in range(0, len(todo), chunk)]
+        with tqdm(total=len(todo), desc="activations", unit="prompt",
+                  disable=not todo or (progress is False) or (progress is None and len(parts) <= 1)) as bar:
+            for part, fresh in zip(parts, passes([[p for _, p in part] for part in parts])):
+                for (r, l), s in stores.items(): s.add([k for k, _ in part], fresh[r][l])
+                bar.update(len(part))
+        return len(todo)
+
     def extract(self, model, tokenizer, prompts, layer_idx=12, pooling:str="mean",
                 max_length:int|None=None, # truncation limit (part of the key); None = the model's limit
                 progress:bool|None=None, # a progress bar; None = for more than one chunk
                 reading:str="mean", # "mean", "template" or "last-K" (part of the key)
                 also:tuple=(), # more readings of the same text to store from the same pass (not returned)
-                chunk:int=1024, # prompts extracted and saved at a time: an interruption loses at most one chunk
+                chunk:int=1024, # see `fill`
                 **kwargs): # passed to `extract_activations` (device, batch_size)
         "`extract_activations` through the cache: only prompts new to this model, layer, pooling and reading are run."
         layers, prompts = check_layers(model, layer_idx), check_prompts(prompts)
         mid = cache_key(model_id(model), next(model.parameters()).device.type, max_length)
         readings = (reading, *[r for r in also if r != reading])
-        stores = {(r, l): self.store(mid, l, pooling, r) for r in readings for l in layers}
+        run = lambda texts: extract_activations(model, tokenizer, texts, layer_idx=layers, pooling=pooling,
+                                                max_length=max_length, progress=False, reading=readings, **kwargs)
+        self.fill(mid, prompts, layers, pooling, readings, lambda chunks: map(run, chunks), progress, chunk)
         keys = [prompt_key(p) for p in prompts]
-        todo = list({k: p for k, p in zip(keys, prompts) if any(k not in s for s in stores.values())}.items())
-        with tqdm(total=len(todo), desc="activations", unit="prompt",
-                  disable=not todo or (progress is False) or (progress is None and len(todo) <= chunk)) as bar:
-            for start in range(0, len(todo), chunk):
-                part = todo[start:start + chunk]
-                fresh = extract_activations(model, tokenizer, [p for _, p in part], layer_idx=layers, pooling=pooling,
-                                            max_length=max_length, progress=False, reading=readings, **kwargs)
-                for (r, l), s in stores.items(): s.add([k for k, _ in part], fresh[r][l])
-                bar.update(len(part))
-        width = model.config.get_text_config().hidden_size
-        out = {l: stores[reading, l].get(keys, width) for l in layers}
+        out = {l: self.store(mid, l, pooling, reading).get(keys, model.config.get_text_config().hidden_size)
+               for l in layers}
         return out if _many(layer_idx) else out[layers[0]]
 
 # %% ../nbs/03_activations.ipynb #a891358b

@@ -17,8 +17,8 @@ from .compare import compare_strategies
 from .draft import draft_material, generator
 from .evaluate import transfer, transfer_runs, transfer_section
 from .pipeline import (
-    STRATEGIES, ModelActivations, TqdmCallback, check_run_reading, retrain_failed, run_table, show_run,
-    train_s_tier_simplexes)
+    EXECUTORS, STRATEGIES, ModelActivations, TqdmCallback, check_run_reading, executor_for, retrain_failed, run_table,
+    show_run, train_s_tier_simplexes)
 from .trainer import VALIDATION_MODES
 
 # %% ../nbs/08_cli.ipynb #70671aac
@@ -82,6 +82,13 @@ def add_run_options(p:argparse.ArgumentParser):
     p.add_argument("--batch-size", type=positive_int, default=32, help="prompts per forward pass")
     p.add_argument("--chat-template", action="store_true",
                    help="wrap each prompt as a user turn of the model's chat template (for instruct models)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: this process (nothing else is imported); ray: model copies extract and one task "
+                        "per pole trains on a Ray cluster (pip install -e '.[ray]')")
+    p.add_argument("--address", default=None, help="with --executor ray: the cluster (host:port or ray://host:port); "
+                   "default: the one RAY_ADDRESS names (as under ray job submit), else a local instance")
+    p.add_argument("--actors", type=positive_int, default=None,
+                   help="with --executor ray: model copies extracting at once (default: one per GPU, else per 2 CPUs)")
 
 # %% ../nbs/08_cli.ipynb #0e3b1a50
 def add_draft_parser(sub):
@@ -130,8 +137,10 @@ def build_parser()->argparse.ArgumentParser:
 
 # %% ../nbs/08_cli.ipynb #bb378346
 def _run_kwargs(a)->dict:
+    executor = executor_for(a.executor, a.address, a.actors)  # an unreachable cluster fails before any work
     source = ModelActivations(a.model, None, a.cache_dir, a.layer, a.pooling, device=a.device, dtype=a.dtype,
-                              batch_size=a.batch_size, chat_template=a.chat_template, reading=a.reading)
+                              batch_size=a.batch_size, chat_template=a.chat_template, reading=a.reading,
+                              executor=executor)
     print(source.dtype_line(), file=sys.stderr)  # the run's output says which precision, and why
     return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size,
                 validation_mode=a.validation_mode, callbacks=(TqdmCallback(),))

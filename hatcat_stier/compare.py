@@ -19,8 +19,8 @@ import numpy as np
 from .evaluate import (
     load_mapping, mapped_poles, pooled_transfer, transfer_figure, transfer_note, transfer_runs)
 from .pipeline import (
-    STRATEGIES, HashedWords, ModelActivations, as_simplexes, check_strategy, check_validation_mode, comparison_table,
-    load_pole, pole_row, strategy_stats, train_s_tier_simplexes)
+    STRATEGIES, HashedWords, ModelActivations, as_executor, as_simplexes, check_strategy, check_validation_mode,
+    comparison_table, load_pole, pole_row, strategy_stats, train_s_tier_simplexes)
 from .data_pool import pole_pool
 from .schedule import tier_score
 from .simplexes import POLE_NAMES
@@ -139,12 +139,15 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
                        source:ModelActivations|None=None, # reuse one instead of model/tokenizer/cache_dir/layer/pooling
                        score_transfer:bool=True, # score each run on the public lexicon sets (`evaluate`)
                        read=None, # (prompts, meta) -> activations of the transfer texts; None: see `transfer_read`
-                       progress:bool=True)->dict:
+                       progress:bool=True,
+                       executor=None, # None or "local": this process; "ray", or an `executor_for` executor
+                      )->dict:
     "Run every strategy on the same pools and activations for every seed; write comparison.md/.json and report.html."
     strategies, seeds = [check_strategy(s) for s in strategies], check_seeds(seeds)
     check_validation_mode(validation_mode)
     simplexes = as_simplexes(simplexes)
-    source = source or ModelActivations(model, tokenizer, cache_dir, layer_idx, pooling, progress=progress)
+    source = source or ModelActivations(model, tokenizer, cache_dir, layer_idx, pooling, progress=progress,
+                                        executor=as_executor(executor))
     for seed in seeds:
         for s in strategies:
             train_s_tier_simplexes(simplexes, s, run_dir=seed_dir(run_dir, seed) / s, seed=seed, callbacks=callbacks,

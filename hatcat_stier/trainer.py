@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['NEGATIVE_GROUPS', 'VALIDATION_MODES', 'HISTORY_COLUMNS', 'ACCEPTABLE_TIERS', 'TrainerCallback', 'TrainerControl',
-           'TrainerState', 'stratified_order', 'gaussian_pool', 'DualAdaptiveTrainer', 'ExponentialAdaptiveTrainer',
-           'history_table', 'train_with_escalation']
+           'TrainerState', 'EventRecorder', 'replay', 'stratified_order', 'gaussian_pool', 'DualAdaptiveTrainer',
+           'ExponentialAdaptiveTrainer', 'history_table', 'train_with_escalation']
 
 # %% ../nbs/05_trainer.ipynb #15a6761c
-import time
+import copy, time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +46,21 @@ class TrainerState:
     iteration: int = 0
     history: list = field(default_factory=list)  # per-iteration dicts, appended before on_iteration_end
     result: dict | None = None  # the activation result, set before on_train_end
+
+# %% ../nbs/05_trainer.ipynb #95012e41
+class EventRecorder(TrainerCallback):
+    "Keeps (event, copy of the state) at each event, to `replay` where the callbacks live."
+    def __init__(self): self.events = []
+    def _keep(self, event, state): self.events.append((event, copy.deepcopy(state)))
+    def on_train_begin(self, args, state, control): self._keep("on_train_begin", state)
+    def on_iteration_end(self, args, state, control): self._keep("on_iteration_end", state)
+    def on_train_end(self, args, state, control): self._keep("on_train_end", state)
+
+def replay(events:list, # `EventRecorder.events`
+           callbacks=()):
+    "Hand each recorded event to every callback, in order (args None: the trainer ran elsewhere)."
+    for event, state in events:
+        for cb in callbacks: getattr(cb, event)(None, state, TrainerControl())
 
 # %% ../nbs/05_trainer.ipynb #d879aced
 def stratified_order(labels, # 0/1 labels of the training pool (both classes present)
