@@ -9,7 +9,7 @@ __all__ = ['DEFAULT_MODEL_PACKAGE', 'GEMMA_PACKAGE', 'EMBEDDED_MODELS', 'POOLING
            'weight_files', 'source_fingerprint', 'check_prompts', 'max_tokens', 'tokenize', 'check_pooling', 'pool',
            'check_reading', 'reading_tag', 'reading_ids', 'span_mask', 'num_layers', 'check_layers', 'decoder_blocks',
            'hidden_states_at', 'pad_batch', 'extract_activations', 'as_user_turn', 'prompt_key', 'shard_rows',
-           'read_shard', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
+           'read_shard', 'KeyIndex', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
 
 # %% ../nbs/03_activations.ipynb #482408df
 import hashlib, importlib, importlib.util, json, os, re, uuid, warnings
@@ -431,6 +431,69 @@ def read_shard(path:Path)->tuple:
         raise ValueError(f"corrupt cache shard {path}: shapes or checksum do not match")
     return keys, rows
 
+# %% ../nbs/03_activations.ipynb #bec634a2
+def _halves(keys)->tuple:
+    "The (first 8 bytes, last 8 bytes) of 16-byte keys, as uint64 arrays ordered as the bytes are."
+    k = np.ascontiguousarray(keys, np.uint8) if isinstance(keys, np.ndarray) else np.frombuffer(b"".join(keys), np.uint8)
+    k = k.reshape(-1, 16).view(">u8").astype(np.uint64)
+    return k[:, 0], k[:, 1]
+
+class KeyIndex:
+    "16-byte keys -> locations (int64), in sorted arrays: 24 bytes a key; of a key added twice the later wins."
+    def __init__(self):
+        self._hi, self._lo, self._at = np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        self._new = []  # (hi, lo, at) of whole shards, sorted in at the next lookup
+        self._recent = {}  # key -> location, added a write at a time: sorted in when they pile up
+
+    def add(self, keys, # an (n, 16) uint8 array (a shard's), or a list of bytes (a write's)
+            at):
+        if isinstance(keys, np.ndarray):
+            if self._recent: self._fold()  # the dictionary is newer than the arrays: keep it so
+            return self._new.append((*_halves(keys), np.asarray(at, np.int64)))
+        self._recent.update(zip(keys, np.asarray(at, np.int64).tolist()))
+        if len(self._recent) > max(65536, len(self._at) // 8): self._fold()  # a sort now and then, not per write
+
+    def _fold(self):
+        if self._recent: self._new.append((*_halves(list(self._recent)), np.array(list(self._recent.values()))))
+        self._recent = {}
+        self._settle()
+
+    def _settle(self):
+        if not self._new: return
+        hi, lo, at = (np.concatenate([old, *(n[i] for n in self._new)])
+                      for i, old in enumerate((self._hi, self._lo, self._at)))
+        order = np.lexsort((lo, hi))  # stable: of equal keys, the later stays last
+        hi, lo, at = hi[order], lo[order], at[order]
+        last = np.append((hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1]), True)
+        self._hi, self._lo, self._at, self._new = hi[last], lo[last], at[last], []
+
+    def find(self, keys:list)->np.ndarray:
+        "The location of each key (bytes), -1 where it has none."
+        self._settle()
+        hi, lo = _halves(keys)
+        left, right = np.searchsorted(self._hi, hi, "left"), np.searchsorted(self._hi, hi, "right")
+        out, one = np.full(len(hi), -1, np.int64), np.nonzero(right - left == 1)[0]
+        hit = self._lo[left[one]] == lo[one]
+        out[one[hit]] = self._at[left[one[hit]]]
+        for i in np.nonzero(right - left > 1)[0]:  # keys that share their first 8 bytes: vanishingly rare
+            same = np.nonzero(self._lo[left[i]:right[i]] == lo[i])[0]
+            if len(same): out[i] = self._at[left[i] + same[0]]
+        if self._recent:  # newer than the sorted keys
+            for i, k in enumerate(keys):
+                if (got := self._recent.get(k)) is not None: out[i] = got
+        return out
+
+    def where(self, test)->tuple:
+        "(keys as bytes, locations) of the locations for which `test(locations)` holds."
+        self._fold()
+        chosen = test(self._at)
+        halves = np.stack([self._hi[chosen], self._lo[chosen]], 1).astype(">u8")
+        return [bytes(k) for k in halves.view(np.uint8).reshape(-1, 16)], self._at[chosen]
+
+    def __len__(self):
+        self._fold()
+        return len(self._at)
+
 # %% ../nbs/03_activations.ipynb #3dec7436
 class ShardStore:
     "Rows keyed by prompt digest, in append-only safetensors shards in one folder; only keys are held in memory."
@@ -439,7 +502,7 @@ class ShardStore:
                  full_rows:int=16384, # a shard this big is never merged again: a merge reads a bounded amount
                 ):
         self.folder, self.max_shards, self.full_rows = Path(folder), max_shards, full_rows
-        self.where, self.shards = {}, {}  # key -> (shard, row); shard -> its number of rows
+        self.index, self.paths, self.shards = KeyIndex(), [], {}  # key -> shard << 32 | row; shard -> path, rows
         self.folder.mkdir(parents=True, exist_ok=True)
         for path in sorted(self.folder.glob("*.safetensors")): self._read(path)
 
@@ -450,14 +513,16 @@ class ShardStore:
             warnings.warn(f"{e}; dropped, its rows will be recomputed")
             path.unlink(missing_ok=True)
             return
-        self._keep(path, list(map(bytes, keys)))
+        self._keep(path, keys)
 
-    def _keep(self, path, keys:list):
-        self.where.update((k, (path, i)) for i, k in enumerate(keys))
+    def _keep(self, path, keys):
+        self.index.add(keys, (len(self.paths) << 32) + np.arange(len(keys)))
+        self.paths.append(path)
         self.shards[path] = len(keys)
 
-    def __contains__(self, key:bytes): return key in self.where
-    def __len__(self): return len(self.where)
+    def has(self, keys:list)->np.ndarray: return self.index.find(keys) >= 0
+    def __contains__(self, key:bytes): return bool(self.has([key])[0])
+    def __len__(self): return len(self.index)
 
 # %% ../nbs/03_activations.ipynb #2b879f2b
 @patch
@@ -471,8 +536,7 @@ def _write(self:ShardStore, keys:list, rows:np.ndarray)->Path:
 def add(self:ShardStore, keys:list, rows:np.ndarray):
     "Keep the rows whose keys are new, as one more shard; merge the small shards when there are too many."
     first = {}  # each new key once, at its first row
-    for i, k in enumerate(keys):
-        if k not in self.where: first.setdefault(k, i)
+    for i in np.nonzero(~self.has(keys))[0]: first.setdefault(keys[i], i)
     if not first: return
     self._keep(self._write(list(first), rows[list(first.values())]), list(first))
     small = {p for p, n in self.shards.items() if n < self.full_rows}
@@ -481,7 +545,8 @@ def add(self:ShardStore, keys:list, rows:np.ndarray):
 @patch
 def _merge(self:ShardStore, paths:set):
     "One shard in place of `paths`, written before they go; it reads fewer than `max_shards + 1` small shards' rows."
-    keys = [k for k, (p, _) in self.where.items() if p in paths]
+    numbers = [i for i, p in enumerate(self.paths) if p in paths]
+    keys, _ = self.index.where(lambda at: np.isin(at >> 32, numbers))
     self._keep(self._write(keys, self.get(keys)), keys)
     for p in paths:
         del self.shards[p]
@@ -490,14 +555,14 @@ def _merge(self:ShardStore, paths:set):
 @patch
 def get(self:ShardStore, keys:list, dim:int=0)->np.ndarray:
     "The rows of `keys`, in order, as an (n, dim) float32 array, read from the shards that hold them."
-    by_shard = {}
-    for i, k in enumerate(keys): by_shard.setdefault(self.where[k][0], []).append((i, self.where[k][1]))
+    at = self.index.find(keys)
+    if (at < 0).any(): raise KeyError(f"{int((at < 0).sum())} keys not in {self.folder}")
     out = None
-    for path, pairs in by_shard.items():
-        at, rows = np.array(pairs).T
-        part = shard_rows(path)[rows]  # the map closes when dropped: only these rows stay in memory
+    for number in np.unique(at >> 32):
+        chosen = np.nonzero(at >> 32 == number)[0]
+        part = shard_rows(self.paths[number])[at[chosen] & 0xFFFFFFFF]  # only these rows stay in memory
         if out is None: out = np.empty((len(keys), part.shape[1]), np.float32)
-        out[at] = part
+        out[chosen] = part
     return np.zeros((0, dim), np.float32) if out is None else out
 
 # %% ../nbs/03_activations.ipynb #0e3b1a30
@@ -536,7 +601,9 @@ class ActivationCache:
         "Extract and store the prompts some store lacks, a chunk at a time (the same chunks wherever they run); how many."
         stores = {(r, l): self.store(model_key, l, pooling, r) for r in readings for l in layers}
         keys = [prompt_key(p) for p in prompts]
-        todo = list({k: p for k, p in zip(keys, prompts) if any(k not in s for s in stores.values())}.items())
+        lacking = np.zeros(len(keys), bool)
+        for s in stores.values(): lacking |= ~s.has(keys)
+        todo = list({keys[i]: prompts[i] for i in np.nonzero(lacking)[0]}.items())  # each prompt once
         parts = [todo[start:start + chunk] for start in range(0, len(todo), chunk)]
         with tqdm(total=len(todo), desc="activations", unit="prompt",
                   disable=not todo or (progress is False) or (progress is None and len(parts) <= 1)) as bar:
@@ -583,7 +650,7 @@ def lookup(self:ActivationCache, model_key:str, # `cache_key` of the model
     layers = sorted(set(layer_idx)) if _many(layer_idx) else [layer_idx]
     stores = {l: self.store(model_key, l, pooling, reading) for l in layers}
     keys = [prompt_key(p) for p in check_prompts(prompts)]
-    if not all(k in s for s in stores.values() for k in keys): return None
+    if not all(s.has(keys).all() for s in stores.values()): return None
     out = {l: s.get(keys, dim) for l, s in stores.items()}
     return out if _many(layer_idx) else out[layers[0]]
 
