@@ -625,7 +625,8 @@ class ActivationCache:
         readings = (reading, *[r for r in also if r != reading])
         run = lambda texts: extract_activations(model, tokenizer, texts, layer_idx=layers, pooling=pooling,
                                                 max_length=max_length, progress=False, reading=readings, **kwargs)
-        self.fill(mid, prompts, layers, pooling, readings, lambda chunks: map(run, chunks), progress, chunk)
+        self.fill(mid, prompts, layers, pooling, readings, lambda chunks: map(run, chunks), progress=progress,
+                  chunk=chunk)
         keys = [prompt_key(p) for p in prompts]
         out = {l: self.store(mid, l, pooling, reading).get(keys, model.config.get_text_config().hidden_size)
                for l in layers}

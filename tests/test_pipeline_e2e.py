@@ -196,7 +196,7 @@ KILL_AT = textwrap.dedent("""
     from hatcat_stier.activations import ActivationCache
     from hatcat_stier.cli import main
     pattern, nth, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    ActivationCache.extract = partialmethod(ActivationCache.extract, chunk=chunk)  # several chunk writes per run
+    ActivationCache.fill = partialmethod(ActivationCache.fill, chunk=chunk)  # several chunk writes per run
     real, seen = os.replace, []
     def replace(src, dst):
         if re.search(pattern, str(dst)):
