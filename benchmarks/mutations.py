@@ -134,6 +134,15 @@ READING = [  # where a lens reads a prompt, from extraction to the monitor
      "ids, states = read_states(model, tokenizer, text, layers, reading)",
      "ids, states = read_states(model, tokenizer, text, layers)", ["09_use"]),
     ("a last-K lens is read per token", "use.py", 'if readings[0].startswith("last-"):', "if False:", ["09_use"]),
+    ("a lens over several layers is read at its deepest only", "use.py",
+     "combine_layers(parts, direction.reading))", "parts[direction.layers[-1]])", ["09_use"]),
+    ("an average lens's weight is not shared out among its layers", "use.py",
+     "return np.tile(w / layers, (layers, 1))", "return np.tile(w, (layers, 1))", ["09_use"]),
+    ("steering a lens over several layers adds at its first only", "use.py",
+     "else: parts = [d.parts() for d in directions]",
+     "else: parts = [{d.layers[0]: d.parts()[d.layers[0]]} for d in directions]", ["09_use"]),
+    ("the homeostat over several layers forgets the earlier ones", "use.py",
+     "sum(noted.pop(l) for l in frame.layers[:-1])", "0", ["09_use"]),
 ]
 
 SCALE = [  # memory bounded per pole: rows stay on disk, each pole reads its own

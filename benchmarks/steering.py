@@ -106,7 +106,8 @@ def main():
     model, tokenizer = load_model()
     simplexes = load_simplexes()
     train_s_tier_simplexes([get_simplex(simplexes, d) for d in SIMPLEXES], "exponential", model=model, tokenizer=tokenizer,
-                           run_dir=a.run_dir, cache_dir=a.cache_dir, progress=False)
+                           run_dir=a.run_dir, cache_dir=a.cache_dir, progress=False,
+                           layer_idx=12, reading="mean")  # one layer: a strength is one number at one place
     lenses = load_lenses(a.run_dir)
     sections = []
     for dimension in SIMPLEXES:

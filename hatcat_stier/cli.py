@@ -17,8 +17,8 @@ from .compare import compare_strategies
 from .draft import draft_material, generator
 from .evaluate import transfer, transfer_runs, transfer_section
 from .pipeline import (
-    EXECUTORS, STRATEGIES, ModelActivations, TqdmCallback, check_run_reading, executor_for, retrain_failed, run_table,
-    show_run, train_s_tier_simplexes)
+    DEFAULT_READING, EXECUTORS, STRATEGIES, TqdmCallback, check_run_reading, executor_for, retrain_failed,
+    run_activations, run_table, show_run, train_s_tier_simplexes)
 from .trainer import VALIDATION_MODES
 
 # %% ../nbs/08_cli.ipynb #70671aac
@@ -60,13 +60,14 @@ def add_run_options(p:argparse.ArgumentParser):
     "Options for what a run trains on and where its data and activations live."
     p.add_argument("--model", default=None, help="smollm2-135m or gemma-3-270m (embedded), or a Hugging Face "
                    "model name or path (default: smollm2-135m, SmolLM2-135M-Instruct)")
-    p.add_argument("--layer", type=layer_arg, default=12,
-                   help="hidden_states index to read (0 = embeddings), or 'auto': chosen per pole on its training split")
+    p.add_argument("--layer", type=layer_arg, default=None,
+                   help="hidden_states index to read alone (0 = embeddings), or 'auto': chosen per pole on its "
+                        "training split (default: 12 for a reading of one layer)")
     p.add_argument("--pooling", choices=("mean", "last"), default="mean", help="how token states become one row")
-    p.add_argument("--reading", type=reading_arg, default="mean",
+    p.add_argument("--reading", type=reading_arg, default=None,
                    help="where a lens reads a prompt: mean (the prompt alone), template (inside a fixed reading prompt), "
                         "last-K (the template's last K tokens), concat or average (of the candidate layers), or "
-                        "auto: chosen per pole on its training split")
+                        f"auto: chosen per pole on its training split (default: {DEFAULT_READING}; mean with --layer)")
     p.add_argument("--simplexes", default=None, help="JSON file, or comma-separated bundled dimensions (default: all bundled)")
     p.add_argument("--situations", default=None, help="HatCat experiential prompts JSON "
                    "({'prompts': {'<dimension>_<pole>': [...]}}), added to the poles' situations")
@@ -138,9 +139,8 @@ def build_parser()->argparse.ArgumentParser:
 # %% ../nbs/08_cli.ipynb #bb378346
 def _run_kwargs(a)->dict:
     executor = executor_for(a.executor, a.address, a.actors)  # an unreachable cluster fails before any work
-    source = ModelActivations(a.model, None, a.cache_dir, a.layer, a.pooling, device=a.device, dtype=a.dtype,
-                              batch_size=a.batch_size, chat_template=a.chat_template, reading=a.reading,
-                              executor=executor)
+    source = run_activations(a.model, None, a.cache_dir, a.layer, a.pooling, a.reading, device=a.device, dtype=a.dtype,
+                             batch_size=a.batch_size, chat_template=a.chat_template, executor=executor)
     print(source.dtype_line(), file=sys.stderr)  # the run's output says which precision, and why
     return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size,
                 validation_mode=a.validation_mode, callbacks=(TqdmCallback(),))

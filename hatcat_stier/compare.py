@@ -20,7 +20,7 @@ from .evaluate import (
     load_mapping, mapped_poles, pooled_transfer, transfer_figure, transfer_note, transfer_runs)
 from .pipeline import (
     STRATEGIES, HashedWords, ModelActivations, as_executor, as_simplexes, check_strategy, check_validation_mode,
-    comparison_table, load_pole, pole_row, strategy_stats, train_s_tier_simplexes)
+    comparison_table, load_pole, pole_row, run_activations, strategy_stats, train_s_tier_simplexes)
 from .data_pool import pole_pool
 from .schedule import tier_score
 from .simplexes import POLE_NAMES
@@ -132,11 +132,13 @@ def seed_dir(run_dir, seed:int)->Path: return Path(run_dir) / f"seed-{seed}"
 
 def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` objects
                        strategies=STRATEGIES, # which to run, in this order; each is paired with those before it
-                       model=None, tokenizer=None, run_dir="runs/compare", layer_idx:int=12, pooling:str="mean",
+                       model=None, tokenizer=None, run_dir="runs/compare",
+                       layer_idx:int|str|None=None, pooling:str="mean", # None: `run_reading`
+                       reading:str|None=None, # where a lens reads; None: `DEFAULT_READING`, or `mean` at a named layer
                        seeds=(0,), # one run per seed and strategy; three or more for intervals worth reading
                        validation_mode:str="falloff", # "falloff", "strict" or "loose"
                        callbacks=(), cache_dir=None, max_samples:int=640, holdout_size:int=128,
-                       source:ModelActivations|None=None, # reuse one instead of model/tokenizer/cache_dir/layer/pooling
+                       source:ModelActivations|None=None, # reuse one instead of model ... pooling, reading
                        score_transfer:bool=True, # score each run on the public lexicon sets (`evaluate`)
                        read=None, # (prompts, meta) -> activations of the transfer texts; None: see `transfer_read`
                        progress:bool=True,
@@ -146,8 +148,8 @@ def compare_strategies(simplexes=None, # None (bundled), a path, or `Simplex` ob
     strategies, seeds = [check_strategy(s) for s in strategies], check_seeds(seeds)
     check_validation_mode(validation_mode)
     simplexes = as_simplexes(simplexes)
-    source = source or ModelActivations(model, tokenizer, cache_dir, layer_idx, pooling, progress=progress,
-                                        executor=as_executor(executor))
+    source = source or run_activations(model, tokenizer, cache_dir, layer_idx, pooling, reading, progress=progress,
+                                       executor=as_executor(executor))
     for seed in seeds:
         for s in strategies:
             train_s_tier_simplexes(simplexes, s, run_dir=seed_dir(run_dir, seed) / s, seed=seed, callbacks=callbacks,

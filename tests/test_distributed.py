@@ -78,8 +78,8 @@ def test_ray_comparison_equals_local(local_comparison, ray_comparison):
 
 def test_a_ray_cache_serves_a_local_run(local_comparison, ray_comparison, tmp_path):
     "Shards written on Ray are the local path's: a local run on the Ray run's cache extracts nothing."
-    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
-    source = ModelActivations(cache_dir=ray_comparison[0] / "cache", progress=False)
+    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
+    source = run_activations(cache_dir=ray_comparison[0] / "cache", progress=False)  # the comparisons' default
     train_s_tier_simplexes(valence(), "baseline", run_dir=tmp_path / "run", source=source,
                            max_samples=80, holdout_size=32, progress=False)
     assert source.extracted == 0 and source.load_seconds == 0.0  # the model was never loaded
@@ -99,7 +99,7 @@ def kill_new_workers_when(ready, old:set, kills:list, timeout:float=600):
 
 def test_killed_workers_lose_nothing(local_comparison, ray_comparison, executor, tmp_path):
     "Workers killed while extracting and while training are restarted, their tasks retried: the same lenses."
-    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
+    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
     run_dir, cache, kills, old = tmp_path / "run", tmp_path / "cache", [], ray_workers()
     extracting = lambda: (cache / "models.json").exists() and not list(cache.rglob("*.safetensors"))
     def chaos():
@@ -107,7 +107,7 @@ def test_killed_workers_lose_nothing(local_comparison, ray_comparison, executor,
         kill_new_workers_when(lambda: list(run_dir.glob("*/*/results.json")), old, kills)  # others still training
     watcher = threading.Thread(target=chaos, daemon=True)
     watcher.start()
-    source = ModelActivations(cache_dir=cache, progress=False, executor=executor)
+    source = run_activations(cache_dir=cache, progress=False, executor=executor)
     train_s_tier_simplexes(valence(), "baseline", run_dir=run_dir, source=source,
                            max_samples=80, holdout_size=32, progress=False)
     watcher.join(60)

@@ -54,7 +54,8 @@ def test_cli_train_end_to_end(reference_run):
     assert sum(r["holdout_f1"] for r in summary["poles"]) / 6 > 0.6
     assert "| affect_valence | negative_pole | baseline |" in res.stdout
     meta = json.loads((run_dir / "affect_valence" / "negative_pole" / "lens.json").read_text())
-    assert (meta["model"], meta["layer"], meta["pooling"], meta["pole"]) == ("default", 12, "mean", "negative_pole")
+    assert (meta["model"], meta["pooling"], meta["pole"]) == ("default", "mean", "negative_pole")
+    assert (meta["layer"], meta["reading"]) == ([6, 9, 12, 15, 18, 21], "concat")  # the default: layers joined
     assert (meta["model_id"], meta["dtype"], meta["device"]) == (summary["config"]["model_id"], default_dtype(), "cpu")
     assert default_dtype() in meta["model_id"]
     assert f"extraction in {default_dtype()} on cpu: the CPU " in res.stderr  # which precision, and why
@@ -128,8 +129,8 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
 def test_warm_run_loads_no_model_and_fits_nothing(reference_run, cache_dir, tmp_path):
     "Every prompt cached and every draw fitted before: the model is not loaded, no lens is fitted, nothing differs."
     from hatcat_stier.cli import select_simplexes
-    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
-    source = ModelActivations(cache_dir=cache_dir, progress=False)
+    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
+    source = run_activations(cache_dir=cache_dir, progress=False)
     train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=tmp_path,
                            max_samples=160, holdout_size=64, source=source, progress=False)
     assert (source.model, source.tokenizer, source.load_seconds, source.extracted) == (None, None, 0.0, 0)
@@ -138,12 +139,12 @@ def test_warm_run_loads_no_model_and_fits_nothing(reference_run, cache_dir, tmp_
 
 def test_resume_in_another_dtype_is_refused(reference_run, cache_dir, tmp_path):
     from hatcat_stier.cli import select_simplexes
-    from hatcat_stier.pipeline import ModelActivations, train_s_tier_simplexes
+    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run[0], run_dir)
     shutil.rmtree(run_dir / "affect_valence" / "positive_pole")
     other = "float32" if default_dtype() == "bfloat16" else "bfloat16"
-    source = ModelActivations(cache_dir=cache_dir, dtype=other, progress=False)
+    source = run_activations(cache_dir=cache_dir, dtype=other, progress=False)
     with pytest.raises(ValueError, match=f"dtype: run has '{default_dtype()}', asked for '{other}'"):
         train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=run_dir,
                                max_samples=160, holdout_size=64, source=source, progress=False)
@@ -216,7 +217,7 @@ def kill_at(pattern, nth, *args, chunk=1024):
 def test_killed_during_extraction_chunk_writes_keeps_the_chunks_written(tmp_path):
     from hatcat_stier.activations import ShardStore
     train = lambda run, cache: ["train", "--simplexes", "affect_valence", "--strategy", "baseline", "--run-dir", run,
-                                "--cache-dir", cache, *SMALL]
+                                "--cache-dir", cache, "--layer", "12", *SMALL]  # one layer: one store of shards
     reference = kill_at("^$", 0, *train(tmp_path / "reference", tmp_path / "reference_cache"), chunk=64)
     assert reference.returncode == 0, reference.stderr
     cache = tmp_path / "cache"
