@@ -143,6 +143,11 @@ READING = [  # where a lens reads a prompt, from extraction to the monitor
      "else: parts = [{d.layers[0]: d.parts()[d.layers[0]]} for d in directions]", ["09_use"]),
     ("the homeostat over several layers forgets the earlier ones", "use.py",
      "sum(noted.pop(l) for l in frame.layers[:-1])", "0", ["09_use"]),
+    ("a run that names nothing reads one layer", "pipeline.py",
+     'DEFAULT_READING = "concat"', 'DEFAULT_READING = "mean"', ["07_pipeline"]),
+    ("a layer named alone is read with the default reading", "pipeline.py",
+     'reading = DEFAULT_READING if layer_idx is None else "mean"', "reading = DEFAULT_READING",
+     ["07_pipeline", "08_cli"]),
 ]
 
 SCALE = [  # memory bounded per pole: rows stay on disk, each pole reads its own
