@@ -19,7 +19,7 @@ from .lenses import Lens
 from .storage import write_atomic
 
 # %% ../nbs/04a_fits.ipynb #1a2991ac
-FIT_VERSION = 1  # raise when a change to lens fitting changes what a fit returns
+FIT_VERSION = 2  # raise when a change to lens fitting changes what a fit returns
 
 def _part_bytes(part)->bytes:
     if isinstance(part, np.ndarray) and part.dtype != object:

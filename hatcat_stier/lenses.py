@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['LENS_KINDS', 'LENS_CANDIDATES', 'CV_FOLDS', 'check_activations', 'check_labels', 'check_groups', 'check_scores',
-           'Lens', 'classification_metrics', 'negative_groups', 'calibration_by_group', 'calibration_score',
-           'grouped_folds', 'select_lens', 'select_layer', 'ece', 'brier', 'bootstrap_ci', 'quality_report']
+           'Lens', 'classification_metrics', 'f1_flip_range', 'negative_groups', 'calibration_by_group',
+           'calibration_score', 'grouped_folds', 'cluster_se', 'one_se_choice', 'select_lens', 'select_layer', 'ece',
+           'brier', 'bootstrap_ci', 'quality_report']
 
 # %% ../nbs/04_lenses.ipynb #208dd5f3
 from pathlib import Path
@@ -246,6 +247,22 @@ def classification_metrics(labels, # true 0/1 labels
     p, r, f, _ = precision_recall_fscore_support(y, pred, average="binary", labels=[0, 1], zero_division=0)
     return {"f1": float(f), "precision": float(p), "recall": float(r)}
 
+# %% ../nbs/04_lenses.ipynb #a1f1f002
+def _f1_counts(tp, fp, fn): return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+def f1_flip_range(labels, # true 0/1 labels
+                  scores, # probability of the positive class
+                  threshold:float=0.5, # a row is predicted positive when its score >= threshold
+                 )->tuple:
+    "(lowest, highest) F1 that changing one prediction can give: the split's resolution around its F1."
+    y = check_labels(labels, "labels", both=False).astype(bool)
+    pred = check_scores(scores, len(y)) >= threshold
+    tp, fp, fn, tn = (int(n) for n in ((y & pred).sum(), (~y & pred).sum(), (y & ~pred).sum(), (~y & ~pred).sum()))
+    now = [_f1_counts(tp, fp, fn)]
+    worse = now + [_f1_counts(tp - 1, fp, fn + 1)] * (tp > 0) + [_f1_counts(tp, fp + 1, fn)] * (tn > 0)
+    better = now + [_f1_counts(tp + 1, fp, fn - 1)] * (fn > 0) + [_f1_counts(tp, fp - 1, fn)] * (fp > 0)
+    return min(worse), max(better)
+
 # %% ../nbs/04_lenses.ipynb #9436c1f4
 def negative_groups(labels, # 0/1 labels
                     groups=None, # a str tag per row, or None for one group "negative"
@@ -293,13 +310,41 @@ def grouped_folds(labels, # 0/1 labels
     return [(tr, va) for tr, va in folds if len(np.unique(y[tr])) == 2]
 
 # %% ../nbs/04_lenses.ipynb #5a1e8f3c
-def _cv_score(params, X, y, folds, scale_rows, seed):
-    "{'params', 'f1', 'auroc'} of the pooled out-of-fold probabilities of a lens with `params`."
+def _cv_probs(params, X, y, folds, scale_rows, seed):
+    "Pooled out-of-fold probabilities of a lens with `params`; NaN where no fold validated a row."
     p = np.full(len(y), np.nan)
     for tr, va in folds: p[va] = Lens(seed=seed, **params).fit(X[tr], y[tr], scale_rows).predict_proba(X[va])[:, 1]
-    seen = ~np.isnan(p)
-    return {"params": dict(params), "f1": classification_metrics(y[seen], p[seen])["f1"],
-            "auroc": float(roc_auc_score(y[seen], p[seen]))}
+    return p
+
+def cluster_se(d, # one value per row, e.g. the difference of two candidates' losses
+               clusters, # the cluster of each row (rows of one cluster are not independent)
+              )->float:
+    "Standard error of the mean of `d`, with the rows of each cluster counted together (cluster-robust)."
+    d = np.asarray(d, float)
+    sums = np.bincount(np.unique(np.asarray(clusters), return_inverse=True)[1], weights=d - d.mean())
+    return float(np.sqrt((sums ** 2).sum()) / len(d))
+
+def one_se_choice(losses, # (candidates, rows) per-row losses, candidates in order of preference
+                  clusters, # the cluster of each row
+                 )->int:
+    "Index of the first candidate whose mean loss is within one standard error of the best's (`cluster_se`)."
+    losses = np.asarray(losses, float)
+    mean = losses.mean(1)
+    best = int(np.argmin(mean))
+    return next(i for i in range(len(losses)) if mean[i] - mean[best] <= cluster_se(losses[i] - losses[best], clusters))
+
+# %% ../nbs/04_lenses.ipynb #a1f1f007
+def _cv_scores(candidates, X, y, folds, scale_rows, seed, entries):
+    "(scores, index chosen): each candidate's out-of-fold Brier, F1 and AUROC, and the one-SE choice on Brier."
+    probs = np.stack([_cv_probs(c, X, y, folds, scale_rows, seed) for c in candidates])
+    seen = ~np.isnan(probs[0])
+    losses, ys = (probs[:, seen] - y[seen]) ** 2, y[seen]
+    clusters = (np.arange(len(y)) if entries is None else np.asarray(entries))[seen]
+    best = int(np.argmin(losses.mean(1)))
+    scores = [{"params": dict(c), "brier": float(l.mean()), "se": cluster_se(l - losses[best], clusters),
+               "f1": classification_metrics(ys, p[seen])["f1"], "auroc": float(roc_auc_score(ys, p[seen]))}
+              for c, l, p in zip(candidates, losses, probs)]
+    return scores, one_se_choice(losses, clusters)
 
 def select_lens(X, # activations of the draw (rows, features)
                 y, # 0/1 labels of the draw
@@ -309,15 +354,14 @@ def select_lens(X, # activations of the draw (rows, features)
                 n_splits:int=CV_FOLDS, # at most this many folds
                 seed:int=0, # fold and fit seed
                )->tuple:
-    "(lens fitted on all rows with the best candidate, {'chosen', 'folds', 'scores'}) by grouped CV."
+    "(lens fitted on all rows with the chosen candidate, {'chosen', 'folds', 'scores'}) by grouped CV, one-SE rule."
     X = check_activations(X, "X")
     y = check_labels(y, "y", len(X), "X")
     folds = grouped_folds(y, entries, n_splits, seed)
-    # too few entries to validate anything: the first (most sample-efficient) candidate
-    scores = [_cv_score(c, X, y, folds, scale_rows, seed) for c in candidates] if folds else [{"params": dict(candidates[0])}]
-    best = max(range(len(scores)), key=lambda i: (scores[i].get("f1", 0), scores[i].get("auroc", 0), -i))
-    chosen = scores[best]["params"]
-    return Lens(seed=seed, **chosen).fit(X, y, scale_rows), {"chosen": chosen, "folds": len(folds), "scores": scores}
+    if folds: scores, chosen = _cv_scores(candidates, X, y, folds, scale_rows, seed, entries)
+    else: scores, chosen = [{"params": dict(candidates[0])}], 0  # nothing to validate on: the simplest candidate
+    params = scores[chosen]["params"]
+    return Lens(seed=seed, **params).fit(X, y, scale_rows), {"chosen": params, "folds": len(folds), "scores": scores}
 
 # %% ../nbs/04_lenses.ipynb #1d6f0b8e
 def select_layer(by_layer:dict, # layer (or reading) -> training activations (rows, features), the same rows in each

@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from .schedule import TIER_NAMES
 from .storage import write_atomic
-from .trainer import TrainerCallback, TrainerControl, TrainerState
+from .trainer import TrainerCallback, TrainerControl, TrainerState, tier_label
 
 # %% ../nbs/06_live.ipynb #3f12332c
 def lens_key(tags:dict|None, # the run's tags (the pipeline sets "dimension" and "pole")
@@ -75,8 +75,9 @@ def strategy_style(strategy:str, slot:int=0)->tuple:
 
 # %% ../nbs/06_live.ipynb #8ad93b0b
 def _hover(h):
+    margin = f" · margin {h['margin']:+.3f}{' (marginal)' if h['marginal'] else ''}" if "margin" in h else ""
     return (f"iteration {h['iteration']} · {h['samples']} samples<br>tier in force {h['tier']} (F1 ≥ {h['min_f1']:.2f})"
-            f"<br>test F1 {h['test_f1']:.3f} · train F1 {h['train_f1']:.3f}")
+            f"<br>test F1 {h['test_f1']:.3f} · train F1 {h['train_f1']:.3f}{margin}")
 
 def strategy_traces(history:list, # one run's per-iteration dicts, in order
                     strategy:str, # the run's strategy, e.g. "exponential"
@@ -95,7 +96,7 @@ def strategy_traces(history:list, # one run's per-iteration dicts, in order
             dict(common, name=f"{strategy}: tier threshold", x=its, y=[_finite(h["min_f1"]) for h in history], mode="lines",
                  line=dict(color=color, width=1.5, dash="dash", shape="hv")),
             dict(type="scatter", legendgroup=strategy, name=f"{strategy}: graduated", x=[h["iteration"] for h in grad],
-                 y=[h["test_f1"] for h in grad], text=[h["tier"] for h in grad], mode="markers+text", textposition="top center",
+                 y=[h["test_f1"] for h in grad], text=[tier_label(h) for h in grad], mode="markers+text", textposition="top center",
                  marker=dict(symbol="star", size=18, color=[TIER_COLORS.get(h["tier"], "#888888") for h in grad], line=dict(color=color, width=1.5))),
             dict(common, name=f"{strategy}: by samples", x=[h["samples"] for h in history], y=test, mode="lines+markers",
                  line=dict(color=color, width=2), marker=markers, xaxis="x2", yaxis="y2", showlegend=False)]
@@ -133,7 +134,9 @@ def summary_row(result:dict, # a finished run's result (either shape activation_
     r = activation_result(result)
     dimension, pole = lens_key(r.get("tags"), r["concept_name"])
     hold = r.get("holdout")
-    return {"dimension": dimension, "pole": pole, "strategy": run_name(r["strategy"], r.get("tags")), "tier": r["tier"],
+    margin = f"{r['margin']:+.3f}" if r.get("margin") is not None else "–"
+    return {"dimension": dimension, "pole": pole, "strategy": run_name(r["strategy"], r.get("tags")),
+            "tier": tier_label(r), "margin": margin,
             "holdout F1": _with_ci(hold["f1"], hold.get("f1_ci")) if hold else "–",
             "grade": hold.get("grade", "–") if hold else "–",
             "calibration": _with_ci(hold["calibration"], hold.get("calibration_ci")) if hold
@@ -141,7 +144,7 @@ def summary_row(result:dict, # a finished run's result (either shape activation_
             "samples": r["samples_used"], "iterations": r["iterations"]}
 
 # %% ../nbs/06_live.ipynb #efa8a97f
-SUMMARY_COLUMNS = ("dimension", "pole", "strategy", "tier", "holdout F1", "grade", "calibration", "samples", "iterations")
+SUMMARY_COLUMNS = ("dimension", "pole", "strategy", "tier", "margin", "holdout F1", "grade", "calibration", "samples", "iterations")
 
 def summary_html(results:list, # finished runs' results, in the order they finished
                 )->str:

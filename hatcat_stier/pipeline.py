@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'SPLITS', 'ADDED_LATER', 'EXECUTORS', 'LAYER_READINGS', 'READINGS', 'DEFAULT_READING', 'STAT_LABELS',
-           'pole_dir', 'check_strategy', 'check_validation_mode', 'train_arrays', 'pool_arrays', 'as_simplexes',
-           'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run', 'check_definitions',
-           'save_pole', 'load_pole', 'fitted_rows', 'pole_row', 'default_cache_dir', 'model_name', 'candidate_layers',
-           'LocalExecutor', 'executor_for', 'as_executor', 'ModelActivations', 'check_run_reading', 'run_reading',
-           'run_activations', 'combine_layers', 'lens_reading', 'model_facts', 'forward_rows', 'pole_layer', 'PoleJob',
-           'train_pole', 'train_poles', 'strategy_stats', 'write_summary', 'train_s_tier_simplexes', 'load_run',
-           'better', 'run_source', 'lens_reader', 'retrain_failed', 'comparison_table', 'run_table', 'show_run',
-           'train_simplex_pole_exponential', 'TqdmCallback', 'HashedWords']
+           'RUN_COLUMNS', 'pole_dir', 'check_strategy', 'check_validation_mode', 'train_arrays', 'pool_arrays',
+           'as_simplexes', 'pools_activations', 'RunConfig', 'definitions_digest', 'check_config', 'save_run',
+           'check_definitions', 'save_pole', 'load_pole', 'fitted_rows', 'pole_row', 'default_cache_dir', 'model_name',
+           'candidate_layers', 'LocalExecutor', 'executor_for', 'as_executor', 'ModelActivations', 'check_run_reading',
+           'run_reading', 'run_activations', 'combine_layers', 'lens_reading', 'model_facts', 'forward_rows',
+           'pole_layer', 'PoleJob', 'train_pole', 'train_poles', 'strategy_stats', 'write_summary',
+           'train_s_tier_simplexes', 'load_run', 'better', 'run_source', 'lens_reader', 'retrain_failed',
+           'comparison_table', 'run_table', 'show_run', 'train_simplex_pole_exponential', 'TqdmCallback', 'HashedWords']
 
 # %% ../nbs/07_pipeline.ipynb #0ed1d551
 import hashlib, json, os, shutil, time, warnings
@@ -33,7 +33,7 @@ from .fits import FitMemo
 from .storage import read_json, remove_stale_temporaries, write_atomic, write_json
 from .trainer import (
     VALIDATION_MODES, DualAdaptiveTrainer, EventRecorder, ExponentialAdaptiveTrainer, TrainerCallback, replay,
-    train_with_escalation)
+    tier_label, train_with_escalation)
 from .lenses import Lens, select_layer
 from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -184,7 +184,8 @@ def pole_row(results:dict)->dict:
     "The headline numbers of one pole's results."
     act, hold = results["activation"], results["activation"]["holdout"] or {}
     return {"dimension": results["dimension"], "pole": results["pole"], "strategy": results["strategy"],
-            "tier": act["tier"], "graduated": act["graduated"], "iterations": act["iterations"],
+            "tier": act["tier"], "margin": act.get("margin"), "marginal": act.get("marginal", False),
+            "graduated": act["graduated"], "iterations": act["iterations"],
             "samples_used": max(a["samples_used"] for a in results.get("attempts", [act])),
             "test_f1": act["test_f1"], "calibration": act["calibration"],
             "holdout_f1": hold.get("f1"), "holdout_f1_ci": hold.get("f1_ci"),
@@ -499,6 +500,7 @@ def strategy_stats(rows:list)->dict:
     return {"lenses": len(rows),
             "a_tier_rate": sum(r["tier"] == "A" for r in rows) / len(rows),
             "tiers": {t: sum(r["tier"] == t for r in rows) for t in TIER_NAMES},
+            "marginal_tiers": sum(r.get("marginal", False) for r in rows),
             "average_tier": float(np.mean([tier_score(r["tier"]) for r in rows])),
             "mean_calibration": mean("calibration"), "mean_test_f1": mean("test_f1"),
             "holdout_f1_mean": float(hold.mean()) if hold.size else None,
@@ -640,6 +642,7 @@ def retrain_failed(run_dir, # an existing run
 
 # %% ../nbs/07_pipeline.ipynb #5bcadc9c
 STAT_LABELS = {"lenses": "lenses", "a_tier_rate": "A-tier rate (tier at graduation)", "average_tier": "average tier (A=4 ... C=2, F=0)",
+               "marginal_tiers": "tiers marked marginal",
                "mean_calibration": "mean calibration (test)", "mean_test_f1": "mean test F1",
                "holdout_f1_mean": "mean holdout F1", "holdout_f1_std": "holdout F1 spread (std)",
                "holdout_f1_min": "worst holdout F1", "holdout_a_rate": "holdout A-grade rate",
@@ -667,12 +670,18 @@ def comparison_table(stats:dict, # strategy -> `strategy_stats`
     return "\n".join(lines)
 
 # %% ../nbs/07_pipeline.ipynb #afbff112
+RUN_COLUMNS = ("dimension", "pole", "strategy", "made_by", "tier", "margin", "iterations", "samples_used", "test_f1",
+               "calibration", "holdout_f1", "grade")
+
+def _run_cell(row:dict, column:str)->str:
+    v = tier_label(row) if column == "tier" else row.get(column)
+    if column == "margin" and v is not None: return f"{v:+.3f}"
+    return f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))
+
 def run_table(rows:list)->str:
-    "Summary rows as a markdown table."
-    cols = ("dimension", "pole", "strategy", "made_by", "tier", "iterations", "samples_used", "test_f1", "calibration", "holdout_f1", "grade")
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))
-    return "\n".join(["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-                     + ["| " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows])
+    "Summary rows as a markdown table; a tier whose decision noise could have turned says so."
+    return "\n".join(["| " + " | ".join(RUN_COLUMNS) + " |", "|---" * len(RUN_COLUMNS) + "|"]
+                     + ["| " + " | ".join(_run_cell(r, c) for c in RUN_COLUMNS) + " |" for r in rows])
 
 def show_run(run_dir)->str:
     "A markdown view of a run (per-lens table and stats) or of a comparison (the comparison table), with its transfer."

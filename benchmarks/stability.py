@@ -1,0 +1,161 @@
+"""Do lenses and tiers hang on a rounding? Every bundled pole retrained on the demo's cached rows, slightly changed.
+
+The demo's rows (its reading, seed and pools) are read from the activation cache and changed the ways a rounding
+changes them: every element times (1 + e z) for e = 0.001 and 0.004 (two draws each), the rows of a bfloat16
+extraction of the same prompts, and, as a harsh stress, isotropic noise of 1 % of each row's norm. Each strategy
+(falloff) trains every pole on the unchanged rows and on each changed copy, and the lenses are compared pole by pole:
+lens choice, training rows, tier, and holdout F1. Where a pole kept its lens choice and draw size, the test F1 and
+calibration it was judged on show the noise of the deciding scores, which sets the trainer's `CALIBRATION_BAND`.
+bfloat16 is judged by a rule fixed in advance: not worse when, paired over poles, the lower end of the 95 % interval
+of (bfloat16 - float32) is above -0.01 for both holdout F1 and holdout calibration.
+
+    .venv/bin/python benchmarks/stability.py [--run runs/demo/falloff] [--cache-dir .cache/activations] [--workers 2]
+
+The bfloat16 rows are extracted into the cache the first time (an hour on a CPU without bf16 units); later runs
+read everything from the cache.
+"""
+import argparse, json, os, platform, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
+from hatcat_stier.compare import pole_interval
+from hatcat_stier.data_pool import pole_pool
+from hatcat_stier.pipeline import ModelActivations, load_run, pool_arrays, pools_activations, run_source, train_arrays
+from hatcat_stier.simplexes import POLE_NAMES
+
+HERE = Path(__file__).resolve().parent
+STRATEGIES = ("baseline", "exponential")
+ROUNDINGS = {"x(1 + 0.001 z), draw 1": (0.001, 1), "x(1 + 0.001 z), draw 2": (0.001, 2),
+             "x(1 + 0.004 z), draw 1": (0.004, 1), "x(1 + 0.004 z), draw 2": (0.004, 2)}
+STRESS, BF16 = "isotropic noise, 1 % of the row norm", "bfloat16 extraction"
+MARGIN = 0.01  # the non-inferiority margin of the bfloat16 rule
+
+def relative(rows, scale:float, seed:int):
+    "Each element times (1 + scale z), z standard normal."
+    rng = np.random.default_rng(seed)
+    return rows * (1 + scale * rng.standard_normal(rows.shape, np.float32))
+
+def isotropic(rows, share:float=0.01, seed:int=0):
+    "Noise of `share` of each row's norm, spread evenly over its features."
+    rng = np.random.default_rng(seed)
+    norm = np.linalg.norm(rows, axis=1, keepdims=True) / np.sqrt(rows.shape[1])
+    return rows + share * norm * rng.standard_normal(rows.shape, np.float32)
+
+def outcome(results:dict)->dict:
+    "What a pole's lens came to: choice, rows, tier (and whether marked marginal), holdout numbers, its history."
+    act = results["activation"]
+    keep = ("samples", "lens", "test_f1", "calibration")
+    return {"lens": act["lens"], "rows": act["samples_used"], "tier": act["tier"], "marginal": act.get("marginal"),
+            "holdout_f1": act["holdout"]["f1"], "holdout_calibration": act["holdout"]["calibration"],
+            "history": [{k: h[k] for k in keep} for h in act["history"]]}
+
+def train(job:tuple)->dict:
+    "One (strategy, pole) of one variant: its `outcome`."
+    strategy, name, arrays, seed, mode = job
+    return outcome(train_arrays(strategy, name, arrays, seed, validation_mode=mode)[0])
+
+def variant_outcomes(rows, index, pools, names, config, pool)->dict:
+    "strategy -> [outcome per pole] of training every pole on `rows`."
+    jobs = [(s, n, pool_arrays(p, index, rows), config.seed, config.validation_mode)
+            for s in STRATEGIES for n, p in zip(names, pools)]
+    done = list(pool.map(train, jobs))
+    return {s: done[i * len(names):(i + 1) * len(names)] for i, s in enumerate(STRATEGIES)}
+
+def deciding_noise(ref:dict, new:dict)->list:
+    "|change| of (test F1, calibration) at each iteration where a pole kept its lens choice and draw size."
+    same = [(a, b) for a, b in zip(ref["history"], new["history"]) if (a["samples"], a["lens"]) == (b["samples"], b["lens"])]
+    return [(abs(a["test_f1"] - b["test_f1"]), abs(a["calibration"] - b["calibration"])) for a, b in same]
+
+def changes(ref:list, new:list)->dict:
+    "Poles whose lens choice, training rows, tier (and unmarked tier) and holdout F1 changed against the reference."
+    moves = [abs(a["holdout_f1"] - b["holdout_f1"]) for a, b in zip(ref, new)]
+    tiers = [a["tier"] != b["tier"] for a, b in zip(ref, new)]
+    noise = [d for a, b in zip(ref, new) for d in deciding_noise(a, b)]
+    return {"choice": sum(a["lens"] != b["lens"] for a, b in zip(ref, new)),
+            "rows": sum(a["rows"] != b["rows"] for a, b in zip(ref, new)),
+            "tiers": sum(tiers), "unmarked_tiers": sum(t and not a["marginal"] for t, a in zip(tiers, ref)),
+            "moved_05": sum(m > 0.05 for m in moves), "moved_10": sum(m > 0.10 for m in moves),
+            "largest": max(moves), "noise_f1": max((f for f, _ in noise), default=0.0),
+            "noise_calibration": max((c for _, c in noise), default=0.0)}
+
+def paired(ref:list, new:list)->dict:
+    "new - ref of holdout F1 and calibration, paired by pole, with 95 % intervals over poles."
+    return {m: pole_interval([b[m] - a[m] for a, b in zip(ref, new)]) for m in ("holdout_f1", "holdout_calibration")}
+
+def table(report:dict)->list:
+    "Markdown lines: one row per variant and strategy."
+    head = ["| rows read | strategy | lens choice changed | training rows changed | tiers changed (not marked "
+            "marginal) | holdout F1 moved > 0.05 | > 0.10 | largest move |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    return head + [f"| {v} | {s} | {c['choice']} | {c['rows']} | {c['tiers']} ({c['unmarked_tiers']}) | "
+                   f"{c['moved_05']} | {c['moved_10']} | {c['largest']:.3f} |"
+                   for v, by in report["changes"].items() for s, c in by.items()]
+
+def interval(p:dict)->str: return f"{p['value']:+.4f} [{p['ci'][0]:+.4f}, {p['ci'][1]:+.4f}]"
+
+def markdown(report:dict)->str:
+    "The benchmark's page: the table, the deciding scores' noise, the reference's quality, the bfloat16 verdict."
+    rounding = [c for v, by in report["changes"].items() if v in ROUNDINGS for c in by.values()]
+    lines = [f"## Stability of lenses and tiers ({report['poles']} poles, seed {report['seed']}, falloff, "
+             f"reading {report['reading']})", "", *table(report), "",
+             f"Noise of the deciding scores under the rounding-shaped changes, at iterations that kept their lens "
+             f"and draw: test F1 up to {max(c['noise_f1'] for c in rounding):.4f}, calibration up to "
+             f"{max(c['noise_calibration'] for c in rounding):.4f}.", "",
+             "Unchanged rows: " + "; ".join(f"{s} mean holdout F1 {m['holdout_f1']:.4f}, calibration "
+                                           f"{m['holdout_calibration']:.4f}, {m['marginal']} tiers marked marginal"
+                                           for s, m in report["reference"].items()) + "."]
+    if BF16 in report["changes"]:
+        verdict = report["bfloat16"]
+        lines += ["", "bfloat16 against float32, paired by pole: " + "; ".join(
+            f"{s} holdout F1 {interval(p['holdout_f1'])}, calibration {interval(p['holdout_calibration'])}"
+            for s, p in verdict["paired"].items()) + f". Rule (lower ends above -{MARGIN}): "
+            + ("holds" if verdict["holds"] else "does not hold") + "."]
+    return "\n".join(lines + ["", report["machine"]]) + "\n"
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", default="runs/demo/falloff", help="a comparison folder the demo wrote")
+    ap.add_argument("--cache-dir", default=".cache/activations")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--skip-bfloat16", action="store_true", help="leave out the bfloat16 rows")
+    ap.add_argument("--out", default=str(HERE / "stability"))
+    a = ap.parse_args()
+    start, run = time.perf_counter(), Path(a.run) / "seed-0" / "exponential"
+    config, simplexes = load_run(run)
+    poles = [(s, p) for s in simplexes for p in POLE_NAMES]
+    pools = [pole_pool(simplexes, s, p, max_samples=config.max_samples, seed=config.seed,
+                       holdout_size=config.holdout_size) for s, p in poles]
+    names = [f"{s.dimension}_{p.split('_')[0]}" for s, p in poles]
+    source = run_source(run, cache_dir=a.cache_dir)
+    index, rows = pools_activations(pools, source)
+    variants = {"unchanged": lambda: rows, **{v: (lambda e=e, d=d: relative(rows, e, d)) for v, (e, d) in ROUNDINGS.items()},
+                STRESS: lambda: isotropic(rows)}
+    if not a.skip_bfloat16:
+        bf16 = ModelActivations(None, None, a.cache_dir, config.layer_idx, config.pooling, dtype="bfloat16",
+                                batch_size=config.batch_size, chat_template=config.chat_template, reading=config.reading)
+        variants[BF16] = lambda: pools_activations(pools, bf16)[1]
+    outcomes = {}
+    with ProcessPoolExecutor(a.workers) as pool:
+        for v, make in variants.items():
+            outcomes[v] = variant_outcomes(make(), index, pools, names, config, pool)
+            print(f"{v}: {time.perf_counter() - start:.0f} s", flush=True)
+    ref = outcomes.pop("unchanged")
+    report = {"poles": len(poles), "seed": config.seed, "reading": config.reading,
+              "changes": {v: {s: changes(ref[s], o[s]) for s in STRATEGIES} for v, o in outcomes.items()},
+              "reference": {s: {"holdout_f1": float(np.mean([r["holdout_f1"] for r in ref[s]])),
+                                "holdout_calibration": float(np.mean([r["holdout_calibration"] for r in ref[s]])),
+                                "marginal": sum(bool(r["marginal"]) for r in ref[s])} for s in STRATEGIES}}
+    if BF16 in outcomes:
+        by = {s: paired(ref[s], outcomes[BF16][s]) for s in STRATEGIES}
+        report["bfloat16"] = {"paired": by, "holds": all(p["ci"][0] > -MARGIN for m in by.values() for p in m.values())}
+    report["machine"] = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
+                         f"{os.cpu_count()} cores, {a.workers} workers, in {time.perf_counter() - start:.0f} s.")
+    Path(a.out).with_suffix(".json").write_text(json.dumps({**report, "outcomes": {"unchanged": ref, **outcomes}},
+                                                           indent=1) + "\n")
+    Path(a.out).with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+
+if __name__ == "__main__":
+    main()
