@@ -5,7 +5,8 @@ Fast (no model): benchmarks/mutations.py runs this file against each of its code
 import numpy as np
 import pytest
 from hatcat_stier.lenses import bootstrap_ci, calibration_score, quality_report
-from hatcat_stier.trainer import ExponentialAdaptiveTrainer, TrainerCallback, gaussian_pool
+from hatcat_stier.testing import gaussian_pool
+from hatcat_stier.trainer import ExponentialAdaptiveTrainer, TrainerCallback
 
 class Uncalibrated(ExponentialAdaptiveTrainer):
     "Every fit measures F1 1.0 and calibration 0.5: only the calibration gate can stop graduation."
