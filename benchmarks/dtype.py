@@ -47,7 +47,8 @@ def main():
     poles = [(s, p) for s in simplexes for p in POLE_NAMES]
     pools = [pole_pool(simplexes, s, p, seed=a.seed) for s, p in poles]
     names = [f"{s.dimension}/{p}" for s, p in poles]
-    runs = {d: lenses(names, pools, ModelActivations(cache_dir=a.cache_dir, dtype=d, progress=False), a.seed) for d in DTYPES}
+    runs = {d: lenses(names, pools, ModelActivations(cache_dir=a.cache_dir, dtype=d, progress=False), a.seed)
+            for d in DTYPES}
     (index, f32), (_, b16) = runs["float32"][0], runs["bfloat16"][0]
     agree = cosines(b16, f32)
     rows32, rows16 = runs["float32"][1], runs["bfloat16"][1]
@@ -65,9 +66,9 @@ def main():
              "|---|---:|---:|---:|",
              *[f"| {m} | {means['float32'][m]:.4f} | {means['bfloat16'][m]:.4f} | {p['value']:+.4f} "
                f"[{p['ci'][0]:+.4f}, {p['ci'][1]:+.4f}] |" for m, p in paired.items()], "",
-             f"Tiers that differ: {tiers} of {len(pools)} lenses; holdout grades that differ: {grades} of {len(pools)}. "
-             f"The pooled rows of the {len(index):,} distinct prompts agree to a cosine of {agree.min():.5f} at worst "
-             f"(median {np.median(agree):.6f}). Verdict: {verdict}.", "",
+             f"Tiers that differ: {tiers} of {len(pools)} lenses; holdout grades that differ: {grades} of "
+             f"{len(pools)}. The pooled rows of the {len(index):,} distinct prompts agree to a cosine of "
+             f"{agree.min():.5f} at worst (median {np.median(agree):.6f}). Verdict: {verdict}.", "",
              f"Machine: {os.cpu_count()} cores; `dtype=None` here: {dtype_choice('cpu')[1]} "
              f"({dtype_choice('cpu')[2]}). One run, {time.perf_counter() - start:.0f} s."]
     text = "\n".join(lines) + "\n"

@@ -23,7 +23,8 @@ TEMPLATES = ("Describe a time when {who} felt {w}.", "Why might {who} feel {w} a
              "Write one sentence about {who} feeling {w} at work.",
              "What does {who} do when feeling {w} in a difficult conversation?",
              "Tell a short story in which {who} becomes {w} on a rainy morning.",
-             "Is it normal for {who} to feel {w} around strangers?", "Explain what makes {who} {w} during the holidays.",
+             "Is it normal for {who} to feel {w} around strangers?",
+             "Explain what makes {who} {w} during the holidays.",
              "Imagine {who} is {w} while reading an old letter. What happens next?")
 WHO = ("you", "a friend", "your neighbour", "the new teacher")
 WORDS = ("happy", "sad", "angry", "calm", "anxious", "proud", "ashamed", "hopeful", "lonely", "grateful", "jealous",
@@ -48,7 +49,8 @@ def timed(f, reps:int=1):
 
 def cpu_name()->str:
     info = Path("/proc/cpuinfo")
-    names = [l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")] if info.exists() else []
+    names = ([l.split(":", 1)[1].strip() for l in info.read_text().splitlines() if l.startswith("model name")]
+             if info.exists() else [])
     return names[0] if names else platform.processor() or platform.machine()
 
 
@@ -128,17 +130,18 @@ def main(out:Path, n:int, batch_size:int):
             ("`ActivationCache.extract`, warm (new cache object, read from disk)", warm_s)]
     report = "\n".join([
         f"## Extraction benchmark ({n} prompts, SmolLM2-135M-Instruct, layer {LAYER}, mean pooling)", "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-        f"transformers {transformers.__version__}; `dtype=None` picks {default} here ({dtype_choice('cpu')[2]}). "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} "
+        f"threads, transformers {transformers.__version__}; `dtype=None` picks {default} here "
+        f"({dtype_choice('cpu')[2]}). "
         f"One-minute load average {load_before[0]:.1f} before the run and {load_after[0]:.1f} after (above the thread "
         f"count means other jobs shared the cores). Model load: {load_s:.1f} s (float32), "
         f"{loaded['bfloat16'][1]:.1f} s (bfloat16). Prompts: {np.mean(lengths):.1f} tokens on average "
-        f"({min(lengths)}-{max(lengths)}). The naive run is split into {ROUNDS} chunks, each followed by a full cold run "
-        f"in each dtype (cold = median of those {ROUNDS}); warm = median of 3.", "",
+        f"({min(lengths)}-{max(lengths)}). The naive run is split into {ROUNDS} chunks, each followed by a full cold "
+        f"run in each dtype (cold = median of those {ROUNDS}); warm = median of 3.", "",
         "| method | seconds | prompts/s | speed-up vs naive |", "|---|---:|---:|---:|",
         *[f"| {name} | {s:.3f} | {rate(s):,.0f} | {naive_s / s:,.1f}x |" for name, s in rows], "",
-        f"bfloat16 against float32: {cold_s['float32'] / cold_s['bfloat16']:.2f}x faster cold; the pooled rows agree to "
-        f"a cosine of {agree.min():.5f} at worst (median {np.median(agree):.6f}) over the {n} prompts. Largest "
+        f"bfloat16 against float32: {cold_s['float32'] / cold_s['bfloat16']:.2f}x faster cold; the pooled rows agree "
+        f"to a cosine of {agree.min():.5f} at worst (median {np.median(agree):.6f}) over the {n} prompts. Largest "
         f"difference between the naive rows and the float32 `extract_activations` rows: {diff:.1e}, on values up to "
         f"{scale:,.0f} (a few \"massive activation\" dimensions): {diff / scale:.0e} relative, float32 rounding.", "",
         f"Compute bound: a forward pass through {LAYER} blocks costs about {flops / 1e9:.1f} GFLOP for these prompts "
@@ -147,8 +150,8 @@ def main(out:Path, n:int, batch_size:int):
         "| dtype | matmul GFLOP/s | bound, s | cold, s | fraction of the bound |", "|---|---:|---:|---:|---:|",
         *[f"| {d} | {gflops[d]:.0f} | {bound_s[d]:.2f} | {cold_s[d]:.2f} | {bound_s[d] / cold_s[d]:.0%} |"
           for d in DTYPES],
-        "", f"The naive way does {naive_flops / flops:.1f}x the work (all {num_layers(model)} blocks and the vocabulary "
-        "projection), one small matrix at a time."])
+        "", f"The naive way does {naive_flops / flops:.1f}x the work (all {num_layers(model)} blocks and the "
+        "vocabulary projection), one small matrix at a time."])
     out.write_text(report + "\n")
     print(report)
 

@@ -63,9 +63,11 @@ def table(stats, layers):
             ("holdout_f1_worst", "worst holdout F1", "{:.3f}"),
             ("holdout_calibration_mean", "mean holdout calibration", "{:.3f}"),
             ("holdout_a_rate", "holdout A-grade rate", "{:.1%}"), ("test_f1_mean", "mean test F1", "{:.3f}"),
-            ("tier_a_rate", "A-tier rate (graduation)", "{:.1%}"), ("samples_mean", "mean training rows used", "{:.0f}")]
+            ("tier_a_rate", "A-tier rate (graduation)", "{:.1%}"),
+            ("samples_mean", "mean training rows used", "{:.0f}")]
     lines = ["| measure | " + " | ".join(stats) + " |", "|---|" + "---:|" * len(stats)]
-    lines += [f"| {label} | " + " | ".join(fmt.format(s[key]) for s in stats.values()) + " |" for key, label, fmt in rows]
+    lines += [f"| {label} | " + " | ".join(fmt.format(s[key]) for s in stats.values()) + " |"
+              for key, label, fmt in rows]
     chosen = " ".join(f"{l}:{n}" for l, n in sorted(layers.items()))
     return "\n".join(lines) + (f"\n\nLayers chosen by `layer=\"auto\"` (layer: poles): {chosen}\n" if layers else "\n")
 
@@ -109,8 +111,8 @@ def main():
             runs["old material, layer 12, grouped-CV lens"] = pool_arrays(opool, old_index, old_acts) | held
         for name, arrays in runs.items(): results[name].append(train(arrays, a.seed, **CONFIGS[name]))
     stats = {name: summary(rs) for name, rs in results.items() if rs}
-    header = (f"## Generalisation ({len(pools)} poles, embedded SmolLM2-135M-Instruct, exponential strategy, mean pooling, "
-              f"seed {a.seed}; every configuration graded on the new material's holdout)\n\n")
+    header = (f"## Generalisation ({len(pools)} poles, embedded SmolLM2-135M-Instruct, exponential strategy, "
+              f"mean pooling, seed {a.seed}; every configuration graded on the new material's holdout)\n\n")
     text = header + table(stats, layers) + (f"\nExtraction {auto.seconds + twelve.seconds:.0f} s, "
                                             f"total {time.perf_counter() - start:.0f} s.\n")
     Path(a.out).write_text(text)

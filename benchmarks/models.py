@@ -58,7 +58,8 @@ def summary(source, rate, trained)->dict:
 ROWS = (("model_id", "weights (model_id)", "{}"), ("blocks", "decoder blocks", "{}"),
         ("candidate_layers", "candidate layers", "{}"), ("prompts_per_s", "cold extraction, prompts/s", "{:.1f}"),
         ("layers_chosen", "layers chosen (layer: poles)", "{}"), ("holdout_f1_mean", "mean holdout F1", "{:.3f}"),
-        ("holdout_f1_worst", "worst holdout F1", "{:.3f}"), ("holdout_calibration_mean", "mean holdout calibration", "{:.3f}"),
+        ("holdout_f1_worst", "worst holdout F1", "{:.3f}"),
+        ("holdout_calibration_mean", "mean holdout calibration", "{:.3f}"),
         ("holdout_calibration_worst", "worst holdout calibration", "{:.3f}"),
         ("holdout_a_rate", "holdout A-grade rate", "{:.1%}"))
 
@@ -87,7 +88,8 @@ def main():
         stats[name] = summary(source, cold_rate(source, sample), lenses(pools, index, acts, a.seed))
     load = os.getloadavg()[0]
     text = (f"## Models ({len(pools)} poles of {', '.join(dims)}; exponential strategy, layer chosen per pole by "
-            f"grouped CV on its training split, mean pooling, seed {a.seed}; graded on the holdout)\n\n{table(stats)}\n\n"
+            f"grouped CV on its training split, mean pooling, seed {a.seed}; graded on the holdout)\n\n"
+            f"{table(stats)}\n\n"
             f"Extraction speed: {a.sample} pool prompts through each model's deepest candidate layer, float32 on "
             f"{os.cpu_count()} CPU cores, no cache, median of 3; one-minute load average {load:.1f} at the end. "
             f"Total {time.perf_counter() - start:.0f} s.\n")

@@ -131,8 +131,8 @@ SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat1
     ("the model's identity is never remembered", "pipeline.py",
      "if fingerprint: self.cache.remember(fingerprint, facts)", "pass", ["07_pipeline"]),
     ("the CPU default takes bfloat16 where it has bf16 units", "activations.py",
-     '        return torch.float32, ("the CPU has bfloat16 units,', '        return torch.bfloat16, ("the CPU has bfloat16 units,',
-     ["03_activations"]),
+     '        return torch.float32, ("the CPU has bfloat16 units,',
+     '        return torch.bfloat16, ("the CPU has bfloat16 units,', ["03_activations"]),
     ("a comparison re-prices a row on every call", "compare.py",
      'return saved if saved and saved.get("identity") == source.identity() else None', "return None",
      ["07a_compare"]),
@@ -222,7 +222,8 @@ def run_tests(repo:Path, notebooks:list)->tuple:
     "(passed, the failing commands) of the fast tests in `repo`."
     env = {**os.environ, "PYTHONPATH": str(repo)}
     commands = {f"nbs/{nb}.ipynb": [str(BIN / "nbdev_test"), "--path", f"nbs/{nb}.ipynb"] for nb in notebooks}
-    commands[" ".join(FAST_PYTEST)] = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *FAST_PYTEST]
+    commands[" ".join(FAST_PYTEST)] = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                       *FAST_PYTEST]
     failed = [name for name, c in commands.items()
               if subprocess.run(c, cwd=repo, env=env, capture_output=True, timeout=900).returncode != 0]
     return not failed, failed

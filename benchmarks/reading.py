@@ -40,7 +40,7 @@ def train(reading:str, a)->dict:
                                   seed=a.seed, progress=True)
 
 def extraction_cost(prompts:list, a, rounds:int=3)->dict:
-    "Seconds of one uncached pass over `prompts` per reading (fastest of `rounds` interleaved), and their ratio to mean."
+    "Seconds of one uncached pass over `prompts` per reading (fastest of `rounds` interleaved), and the ratio to mean."
     sources = {r: ModelActivations(cache_dir=a.cache_dir, reading=r, progress=False) for r in READINGS}
     sources["mean"](prompts[:4], cached=False)  # load the model once before any clock runs
     for s in sources.values(): s.model, s.tokenizer = sources["mean"].model, sources["mean"].tokenizer
@@ -54,7 +54,7 @@ def extraction_cost(prompts:list, a, rounds:int=3)->dict:
     return {r: {"seconds": t, "relative": t / best["mean"]} for r, t in best.items()}
 
 def training_choice(run_dir:Path, simplexes:list)->dict:
-    "The `auto` run's training-split scores: per reading the mean CV F1, the paired difference to mean, the rule's pick."
+    "The `auto` run's training-split scores: per reading the mean CV F1, paired difference to mean, the rule's pick."
     scores = [load_pole(run_dir, s.dimension, p)["layer_scores"] for s in simplexes for p in POLE_NAMES]
     mean_cv = {r: float(np.mean([sc[r] for sc in scores])) for r in READINGS}
     chosen = {r: sum(max(READINGS, key=lambda k: (sc[k], -READINGS.index(k))) == r for sc in scores) for r in READINGS}

@@ -29,7 +29,8 @@ def notebook_code(path:Path)->str:
 def parametrized_failures(path:Path)->int:
     "Cases of parametrized tests whose name says they fail or refuse."
     tree = ast.parse(path.read_text())
-    return sum(len(d.args[1].elts) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and re.search("bad|refuse", f.name)
+    return sum(len(d.args[1].elts)
+               for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and re.search("bad|refuse", f.name)
                for d in f.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "parametrize")
 
 def bad_inputs()->dict:
@@ -43,14 +44,16 @@ def bad_inputs()->dict:
 
 def kill_points()->tuple:
     tree = ast.parse((ROOT / "tests" / "test_pipeline_e2e.py").read_text())
-    (node,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "KILL_POINTS"]
+    (node,) = [n.value for n in tree.body
+               if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "KILL_POINTS"]
     return ast.literal_eval(node)
 
 def report()->str:
     counts, kills = bad_inputs(), kill_points()
-    lines = ["## Robustness", "", "Counted from the tests by `make robustness` (benchmarks/robustness.py); every bad input "
-             "must fail with a message that names the problem, before any work is done, and every kill point must resume "
-             "to the results of an uninterrupted run, with nothing lost.", "",
+    lines = ["## Robustness", "",
+             "Counted from the tests by `make robustness` (benchmarks/robustness.py); every bad input must fail with a "
+             "message that names the problem, before any work is done, and every kill point must resume to the "
+             "results of an uninterrupted run, with nothing lost.", "",
              "| what the tests try | count |", "|---|---|"]
     lines += [f"| bad input: {kind} | {n} |" for kind, n in counts.items()]
     lines += [f"| **bad inputs, all kinds** | **{sum(counts.values())}** |",

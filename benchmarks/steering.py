@@ -47,7 +47,8 @@ def fluency(model, tokenizer, prompts, continuations):
     "Mean log-probability per token of each continuation given its prompt, under the unsteered model."
     heads = tokenize(tokenizer, prompts)
     input_ids, mask = pad_batch([h + c for h, c in zip(heads, continuations)], tokenizer.pad_token_id, model.device)
-    with torch.inference_mode(): logp = torch.log_softmax(model(input_ids=input_ids, attention_mask=mask).logits.float(), -1)
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(input_ids=input_ids, attention_mask=mask).logits.float(), -1)
     out = []
     for r, (h, c) in enumerate(zip(heads, continuations)):
         pos = torch.arange(len(h), len(h) + len(c))
@@ -61,13 +62,14 @@ def read_poles(model, tokenizer, texts, frame):
 
 def spread(model, tokenizer, prompts, direction):
     "Standard deviation of the per-token projections of the prompts' states on `direction`."
-    return float(np.std(np.concatenate([read_states(model, tokenizer, p, [direction.layer])[1][direction.layer] @ direction.unit
-                                        for p in prompts])))
+    return float(np.std(np.concatenate([read_states(model, tokenizer, p, [direction.layer])[1][direction.layer]
+                                        @ direction.unit for p in prompts])))
 
 def sweep(model, tokenizer, frame, direction, unit_strength):
     "One row per (direction kind, multiple): pole scores of the continuations, flips, fluency."
     rows, base = [], None
-    runs = [("lens", direction, 0)] + [(kind, d, m) for kind, d in (("lens", direction), ("random", random_like(direction)))
+    runs = [("lens", direction, 0)] + [(kind, d, m)
+                                      for kind, d in (("lens", direction), ("random", random_like(direction)))
                                       for m in MULTIPLES if m]  # unsteered first: it is what a flip is measured from
     for kind, d, m in runs:
         cont = generate(model, tokenizer, PROMPTS, d, m * unit_strength)
@@ -75,7 +77,8 @@ def sweep(model, tokenizer, frame, direction, unit_strength):
         probs = read_poles(model, tokenizer, texts, frame)
         if base is None: base = probs.argmax(1)
         rows.append({"kind": kind, "multiple": m, "strength": m * unit_strength, "neg": probs[:, 0].mean(),
-                     "neu": probs[:, 1].mean(), "pos": probs[:, 2].mean(), "flip": float((probs.argmax(1) != base).mean()),
+                     "neu": probs[:, 1].mean(), "pos": probs[:, 2].mean(),
+                     "flip": float((probs.argmax(1) != base).mean()),
                      "to_pos": float((probs.argmax(1) == 2).mean()), "to_neg": float((probs.argmax(1) == 0).mean()),
                      "logp": float(np.nanmean(fluency(model, tokenizer, PROMPTS, cont))), "example": texts[0]})
         print({k: v for k, v in rows[-1].items() if k != "example"}, repr(texts[0]), flush=True)
@@ -87,10 +90,11 @@ def random_like(direction, seed=0):
 
 def table(dimension, rows, unit_strength):
     lines = [f"### {dimension}: positive pole direction vs random direction (1 spread = {unit_strength:.2f})", "",
-             "| direction | strength (spreads) | mean P(negative) | mean P(neutral) | mean P(positive) | dominant pole flipped "
-             "| dominant: negative / positive | fluency (mean log-prob per token) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['kind']} | {r['multiple']:+d} | {r['neg']:.3f} | {r['neu']:.3f} | {r['pos']:.3f} | {r['flip']:.0%} "
-              f"| {r['to_neg']:.0%} / {r['to_pos']:.0%} | {r['logp']:.2f} |" for r in rows]
+             "| direction | strength (spreads) | mean P(negative) | mean P(neutral) | mean P(positive) "
+             "| dominant pole flipped | dominant: negative / positive | fluency (mean log-prob per token) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['kind']} | {r['multiple']:+d} | {r['neg']:.3f} | {r['neu']:.3f} | {r['pos']:.3f} "
+              f"| {r['flip']:.0%} | {r['to_neg']:.0%} / {r['to_pos']:.0%} | {r['logp']:.2f} |" for r in rows]
     lines += ["", f"First prompt, \"{PROMPTS[0]}\", continued:", ""]
     lines += [f"- {r['kind']} {r['multiple']:+d}: {r['example'].strip()!r}" for r in rows if r["kind"] == "lens"]
     return "\n".join(lines)
@@ -105,8 +109,8 @@ def main():
     start = time.perf_counter()
     model, tokenizer = load_model()
     simplexes = load_simplexes()
-    train_s_tier_simplexes([get_simplex(simplexes, d) for d in SIMPLEXES], "exponential", model=model, tokenizer=tokenizer,
-                           run_dir=a.run_dir, cache_dir=a.cache_dir, progress=False,
+    train_s_tier_simplexes([get_simplex(simplexes, d) for d in SIMPLEXES], "exponential", model=model,
+                           tokenizer=tokenizer, run_dir=a.run_dir, cache_dir=a.cache_dir, progress=False,
                            layer_idx=12, reading="mean")  # one layer: a strength is one number at one place
     lenses = load_lenses(a.run_dir)
     sections = []
@@ -116,8 +120,8 @@ def main():
         rows = sweep(model, tokenizer, frame, direction, unit_strength)
         sections.append(table(dimension, rows, unit_strength))
         print(sections[-1], flush=True)
-    head = (f"## Steering with lens directions ({len(PROMPTS)} neutral prompts, {NEW_TOKENS} greedy tokens, embedded model, "
-            f"layer {direction.layer}, lenses: exponential strategy, 640-prompt pools, seed 0; "
+    head = (f"## Steering with lens directions ({len(PROMPTS)} neutral prompts, {NEW_TOKENS} greedy tokens, "
+            f"embedded model, layer {direction.layer}, lenses: exponential strategy, 640-prompt pools, seed 0; "
             f"{time.perf_counter() - start:.0f} s on this machine)")
     Path(a.out).write_text(head + "\n\n" + "\n\n".join(sections) + "\n")
 

@@ -115,12 +115,13 @@ def main():
     lines += [f"| {'beside a busy neighbour' if busy else 'otherwise idle'} | {naive / n:.2f} | {limited / n:.2f} | "
               f"{naive / limited:.1f}x |" for busy, naive, limited in rows]
     text = (memo_section(simplexes, a.cache_dir) + "\n\n" +
-            f"## One BLAS thread per fit ({len(pools)} poles of {', '.join(dims)}; baseline and exponential, {n} lenses per row; "
-            f"seed 0, layer 12, activations from the cache)\n\n" + "\n".join(lines) +
+            f"## One BLAS thread per fit ({len(pools)} poles of {', '.join(dims)}; baseline and exponential, "
+            f"{n} lenses per row; seed 0, layer 12, activations from the cache)\n\n" + "\n".join(lines) +
             f"\n\nBLAS started with {threads} threads on {os.cpu_count()} cores. Lenses identical both ways (every "
             f"draw's chosen lens and test F1, and the holdout F1): {'yes' if same else 'NO'}.\n")
     Path(a.out).write_text(text)
-    Path(a.out).with_suffix(".json").write_text(json.dumps({"blas": rows, "identical": same, "threads": threads}) + "\n")
+    Path(a.out).with_suffix(".json").write_text(
+        json.dumps({"blas": rows, "identical": same, "threads": threads}) + "\n")
     print(text)
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ RATE_SAMPLE = 256  # prompts timed for the price of a row: a few seconds on a CP
 def extraction_rate(source, simplexes:list, seed:int, n:int=RATE_SAMPLE,
                     repeats:int=3, # timed passes; the fastest is kept
                     **pool_kwargs)->dict:
-    "{'prompts', 'seconds', 'identity'} of extracting afresh a seeded sample of the first pole's train and test prompts."
+    "{'prompts', 'seconds', 'identity'} of extracting afresh a seeded sample of the first pole's train/test prompts."
     pool = pole_pool(simplexes, simplexes[0], POLE_NAMES[0], seed=seed, **pool_kwargs)
     prompts = pool.train_prompts + pool.test_prompts
     sample = random.Random(seed).sample(prompts, min(n, len(prompts)))

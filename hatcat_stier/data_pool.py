@@ -25,7 +25,8 @@ def apportion(total:int, # the count to split
               weights, # non-negative weights, not all zero
              )->list:
     "Integers proportional to `weights` that add up to exactly `total` (largest-remainder rounding)."
-    if total < 0 or min(weights) < 0 or sum(weights) <= 0: raise ValueError(f"cannot apportion {total} by weights {weights}")
+    if total < 0 or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"cannot apportion {total} by weights {weights}")
     exact = [total * w / sum(weights) for w in weights]
     parts = [floor(x) for x in exact]
     for i in sorted(range(len(exact)), key=lambda i: parts[i] - exact[i])[:total - sum(parts)]: parts[i] += 1
@@ -41,7 +42,8 @@ def _slots(frame): return {f for _, f, _, _ in Formatter().parse(frame) if f is 
 
 def _check_frame(frame, kind):
     "ValueError unless `frame` is a string whose slots suit its kind."
-    if not isinstance(frame, str) or not frame.strip(): raise ValueError(f"{kind} frame {frame!r} must be a non-empty string")
+    if not isinstance(frame, str) or not frame.strip():
+        raise ValueError(f"{kind} frame {frame!r} must be a non-empty string")
     try: slots = _slots(frame)
     except ValueError as e: raise ValueError(f"{kind} frame {frame!r}: {e}") from None
     if bad := slots - SLOTS: raise ValueError(f"{kind} frame {frame!r}: unknown slot {sorted(bad)[0]!r}")
@@ -119,7 +121,8 @@ def as_material(pole, # a Pole, or a dict with at least "label"
                )->dict:
     "A pole's prompt material: label, name, dimension, overlaps, lexicon and situations (deduplicated)."
     data = asdict(pole) if isinstance(pole, Pole) else dict(pole)
-    if not str(data.get("label") or "").strip(): raise ValueError(f"pole data needs a non-empty 'label', got {pole!r}")
+    if not str(data.get("label") or "").strip():
+        raise ValueError(f"pole data needs a non-empty 'label', got {pole!r}")
     name = name or data.get("name") or data.get("pole_type")
     return {"label": data["label"].strip(), "name": as_pole_name(name) if name else None,
             "dimension": dimension or data.get("dimension"), "overlaps": list(data.get("overlaps") or []),
@@ -141,8 +144,10 @@ def split_shares(shares=(0.6, 0.2, 0.2), # train, test, holdout shares of every 
                    )->tuple:
     "The (train, test, holdout) shares in force, checked; the holdout's is 0 without a holdout."
     if len(shares) != 3 or min(shares) < 0 or min(shares[:2]) <= 0:
-        raise ValueError(f"material_shares must be 3 non-negative shares (train, test, holdout), train and test > 0; got {shares}")
-    if holdout and shares[2] <= 0: raise ValueError(f"a holdout needs a holdout share > 0; got material_shares={shares}")
+        raise ValueError(f"material_shares must be 3 non-negative shares (train, test, holdout), train and test > 0; "
+                         f"got {shares}")
+    if holdout and shares[2] <= 0:
+        raise ValueError(f"a holdout needs a holdout share > 0; got material_shares={shares}")
     return tuple(shares) if holdout else (shares[0], shares[1], 0)
 
 def _partition(items, shares, rng):
@@ -193,8 +198,8 @@ def _shortage(where, kind, materials, frames, have, need, purpose):
     what = "situations" if kind == "behavioral" else "lexicon entries"
     return ValueError(f"{where}: its material for the {purpose} ({n_words} lexicon entries, {n_sits} situations, "
                       f"{len(frames[kind])} {kind} frames) can make only {have} unique {kind} prompts, but {need} "
-                      f"are needed; add {what} (each adds about {_gain(kind, materials[0], frames)} such prompts here), "
-                      "or draft some for review with `hatcat-stier draft-material`")
+                      f"are needed; add {what} (each adds about {_gain(kind, materials[0], frames)} such prompts "
+                      "here), or draft some for review with `hatcat-stier draft-material`")
 
 # %% ../nbs/02_data_pool.ipynb #dad13377
 _ROWS = ("positive", "sibling", "other_simplex", "generic", "behavioral", "definitional", "total")
@@ -212,7 +217,8 @@ class DataPool(dict):
         for key in [k for k in self if k.endswith("groups")]:
             prefix = key[:-len("groups")]
             counts = Counter(self[key]) + Counter(self[prefix + "kinds"])
-            out[prefix.rstrip("_") or "all"] = {k: counts[k] for k in sorted(counts, key=_row_key)} | {"total": len(self[key])}
+            out[prefix.rstrip("_") or "all"] = ({k: counts[k] for k in sorted(counts, key=_row_key)}
+                                                | {"total": len(self[key])})
         return out
 
     def _repr_markdown_(self):
@@ -247,24 +253,27 @@ def _sources(target, others, generic, negative_mix):
 def _build(rng, target, sources, counts, frames, behavioral_ratio, taken, purpose):
     "Shuffled rows (prompt, label, group, kind, entry): `counts[0]` positives, the rest per negative source."
     rows = []
-    for (group, materials), n, label in zip([("positive", [target])] + [s[:2] for s in sources], counts, [1] + [0] * len(sources)):
+    for (group, materials), n, label in zip([("positive", [target])] + [s[:2] for s in sources], counts,
+                                            [1] + [0] * len(sources)):
         for kind, k in zip(KINDS, apportion(n, [behavioral_ratio, 1 - behavioral_ratio])):
             drawn = _draw(rng, [(t, m) for m in materials for t in frames[kind]], k, taken)
             if len(drawn) < k:
                 where = f"pole {target['name'] or target['label']!r} of {target['dimension']!r}"
-                raise _shortage(where + ("" if label else f", {group} negatives"), kind, materials, frames, len(drawn), k, purpose)
+                raise _shortage(where + ("" if label else f", {group} negatives"), kind, materials, frames,
+                                len(drawn), k, purpose)
             rows += [(text, label, group, kind, entry) for text, entry in drawn]
     rng.shuffle(rows)
     return rows
 
 # %% ../nbs/02_data_pool.ipynb #108bec6b
 def _rng(seed, dimension, pole):
-    "A generator for one pole's data: seeded, and different for every pole so that pools with one seed are not in lockstep."
+    "A generator for one pole's data: seeded, different for every pole so that pools with one seed are not in lockstep."
     return random.Random(f"{seed}:{dimension}:{pole}")  # str seeds hash with SHA-512: stable across runs
 
 def _counts(sources, n_positives, n_negatives):
     "[positives, negatives per source]; ValueError when negatives are asked for and no source has material."
-    if n_negatives and not sources: raise ValueError("no material for negatives: give sibling poles or keep generic negatives")
+    if n_negatives and not sources:
+        raise ValueError("no material for negatives: give sibling poles or keep generic negatives")
     return [n_positives] + (apportion(n_negatives, [w for *_, w in sources]) if sources else [])
 
 def _columns(rows, prefix=""):
@@ -273,9 +282,11 @@ def _columns(rows, prefix=""):
     return {f"{prefix}{k}": c for k, c in zip(("prompts", "labels", "groups", "kinds", "entries"), cols)}
 
 def _check_mix(behavioral_ratio, negative_mix):
-    if not 0 <= behavioral_ratio <= 1: raise ValueError(f"behavioral_ratio must be in [0, 1], got {behavioral_ratio}")
+    if not 0 <= behavioral_ratio <= 1:
+        raise ValueError(f"behavioral_ratio must be in [0, 1], got {behavioral_ratio}")
     if len(negative_mix) != 3 or min(negative_mix) < 0 or sum(negative_mix) <= 0:
-        raise ValueError(f"negative_mix must be 3 non-negative weights (sibling, other_simplex, generic), got {negative_mix}")
+        raise ValueError(f"negative_mix must be 3 non-negative weights (sibling, other_simplex, generic), "
+                         f"got {negative_mix}")
 
 # %% ../nbs/02_data_pool.ipynb #e6e46969
 def create_simplex_pole_training_dataset(
@@ -297,8 +308,8 @@ def create_simplex_pole_training_dataset(
     target = as_material(pole_data, as_pole_name(pole_type), dimension)
     sources = _sources(target, [as_material(p) for p in other_poles_data],
                        generic_material() if generic is None else as_material(generic), negative_mix)
-    rows = _build(_rng(seed, dimension, target["name"]), target, sources, _counts(sources, n_positives, n_negatives),
-                  frames, behavioral_ratio, set(), "dataset")
+    rows = _build(_rng(seed, dimension, target["name"]), target, sources,
+                  _counts(sources, n_positives, n_negatives), frames, behavioral_ratio, set(), "dataset")
     return DataPool(_columns(rows))
 
 # %% ../nbs/02_data_pool.ipynb #0be00f0a
@@ -339,7 +350,8 @@ def generate_progressive_data_pool(
     frames = split_frames(load_frames() if frames is None else check_frames(frames), shares, seed)
     pole = as_pole_name(pole_type)
     target = as_material(pole_data, pole, dimension)
-    materials = [target, generic_material() if generic is None else as_material(generic), *map(as_material, other_poles_data)]
+    materials = [target, generic_material() if generic is None else as_material(generic),
+                 *map(as_material, other_poles_data)]
     parts = [split_material(m, shares, seed) for m in materials]
     rng, taken, columns = _rng(seed, dimension, pole), set(), _columns([], "holdout_")
     for split in SPLITS[:3 if holdout_size else 2]:
@@ -360,7 +372,8 @@ def pole_pool(simplexes:list, # all loaded simplexes (other simplexes supply neg
     "The progressive data pool for one pole of a loaded simplex."
     simplex = simplex if isinstance(simplex, Simplex) else get_simplex(simplexes, simplex)
     pole = as_pole_name(pole_name)
-    others = [as_material(p, name, s.dimension) for s in [simplex, *(s for s in simplexes if s.dimension != simplex.dimension)]
+    others = [as_material(p, name, s.dimension)
+              for s in [simplex, *(s for s in simplexes if s.dimension != simplex.dimension)]
               for name, p in s.poles.items() if s is not simplex or name != pole]
     return generate_progressive_data_pool(simplex.poles[pole], pole, simplex.dimension, others,
                                           max_samples, seed, holdout_size, **kwargs)

@@ -79,7 +79,8 @@ def check_scores(scores, # one number per row
     try: s = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError) as e: raise ValueError(f"{name} must be numeric: {e}") from None
     if s.ndim != 1 or len(s) != n_rows: raise ValueError(f"{name} has shape {s.shape} but {rows_of} has {n_rows} rows")
-    if not np.isfinite(s).all(): raise ValueError(f"{name} contains NaN or inf (first at row {np.flatnonzero(~np.isfinite(s))[0]})")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name} contains NaN or inf (first at row {np.flatnonzero(~np.isfinite(s))[0]})")
     return s
 
 # %% ../nbs/04_lenses.ipynb #df6cb93b
@@ -131,13 +132,15 @@ class Lens(ClassifierMixin, BaseEstimator):
     def _estimator(self):
         if self.kind == "logistic": return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
         if self.kind == "mlp":
-            return MLPClassifier((self.hidden_units,), alpha=1.0 / self.C, max_iter=self.max_iter, random_state=self.seed)
+            return MLPClassifier((self.hidden_units,), alpha=1.0 / self.C, max_iter=self.max_iter,
+                                 random_state=self.seed)
         raise ValueError(f"Lens kind must be one of {', '.join(LENS_KINDS)}, got {self.kind!r}")
 
 # %% ../nbs/04_lenses.ipynb #1b3293bf
 @patch
 def _set_layers(self:Lens, weights, biases):
-    self.weights_, self.biases_ = [np.asarray(w, np.float64) for w in weights], [np.asarray(b, np.float64) for b in biases]
+    self.weights_, self.biases_ = ([np.asarray(w, np.float64) for w in weights],
+                                   [np.asarray(b, np.float64) for b in biases])
     self.n_features_in_, self.classes_ = self.weights_[0].shape[0], np.array([0, 1])
     if len(self.weights_) == 1: self.direction_, self.bias_ = self.weights_[0][:, 0], float(self.biases_[0][0])
     return self
@@ -214,8 +217,8 @@ def save(self:Lens, path, # the .safetensors file to write; the JSON goes beside
     if "params" in metadata: raise ValueError("metadata key 'params' is reserved for the lens's get_params()")
     text = json_text({"params": self.get_params(), **metadata}, _sidecar(path), sort_keys=True)  # fails before writing
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{kind}_{i}": np.ascontiguousarray(a) for kind, arrays in (("weight", self.weights_), ("bias", self.biases_))
-               for i, a in enumerate(arrays)}
+    tensors = {f"{kind}_{i}": np.ascontiguousarray(a)
+               for kind, arrays in (("weight", self.weights_), ("bias", self.biases_)) for i, a in enumerate(arrays)}
     write_atomic(path, safetensors_bytes(tensors))
     write_atomic(_sidecar(path), text.encode())
     return path
@@ -435,7 +438,8 @@ def bootstrap_ci(labels, # 0/1 labels
                 )->dict:
     "Stratified cluster-bootstrap percentile intervals: {'f1': [lo, hi], 'calibration': [lo, hi]}."
     if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
-    if int(n_resamples) != n_resamples or n_resamples < 1: raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     y = check_labels(labels, "labels")
     s = check_scores(scores, len(y))
     clusters = np.arange(len(y)) if clusters is None else check_groups(clusters, len(y), "clusters")

@@ -40,7 +40,7 @@ def lens_label(key:tuple)->str:
 def run_name(strategy:str, # the trainer's strategy, "baseline" or "exponential"
              tags:dict|None, # the run's tags; escalation (the hybrid) adds "attempt"
             )->str:
-    "How a run is named on the axes and in tables: the hybrid's attempts are 'hybrid (baseline)', 'hybrid (exponential)'."
+    "How a run is named on axes and in tables: the hybrid's attempts are 'hybrid (baseline)', 'hybrid (exponential)'."
     return f"hybrid ({strategy})" if tags and "attempt" in tags else strategy
 
 # %% ../nbs/06_live.ipynb #443ce952
@@ -83,23 +83,27 @@ def strategy_traces(history:list, # one run's per-iteration dicts, in order
                     strategy:str, # the run's strategy, e.g. "exponential"
                     slot:int=0, # the run's position among the strategies on these axes
                    )->list:
-    "Plotly trace dicts for one run: test F1, train F1, tier threshold, graduation (by iteration), test F1 by samples."
+    "Trace dicts for one run: test F1, train F1, tier threshold, graduation (by iteration), test F1 by samples."
     color, symbol = strategy_style(strategy, slot)
     its, test = [h["iteration"] for h in history], [h["test_f1"] for h in history]
     markers = dict(color=[TIER_COLORS.get(h["tier"], "#888888") for h in history], symbol=symbol, size=8,
                    line=dict(color=color, width=1.5))
     grad = [h for h in history if h["graduated"]]
     common = dict(type="scatter", legendgroup=strategy, hovertext=[_hover(h) for h in history], hoverinfo="text")
-    return [dict(common, name=f"{strategy}: test F1", x=its, y=test, mode="lines+markers", line=dict(color=color, width=2), marker=markers),
+    return [dict(common, name=f"{strategy}: test F1", x=its, y=test, mode="lines+markers",
+                 line=dict(color=color, width=2), marker=markers),
             dict(common, name=f"{strategy}: train F1", x=its, y=[h["train_f1"] for h in history], mode="lines",
                  line=dict(color=color, width=1, dash="dot"), opacity=0.4),
-            dict(common, name=f"{strategy}: tier threshold", x=its, y=[_finite(h["min_f1"]) for h in history], mode="lines",
-                 line=dict(color=color, width=1.5, dash="dash", shape="hv")),
+            dict(common, name=f"{strategy}: tier threshold", x=its, y=[_finite(h["min_f1"]) for h in history],
+                 mode="lines", line=dict(color=color, width=1.5, dash="dash", shape="hv")),
             dict(type="scatter", legendgroup=strategy, name=f"{strategy}: graduated", x=[h["iteration"] for h in grad],
-                 y=[h["test_f1"] for h in grad], text=[tier_label(h) for h in grad], mode="markers+text", textposition="top center",
-                 marker=dict(symbol="star", size=18, color=[TIER_COLORS.get(h["tier"], "#888888") for h in grad], line=dict(color=color, width=1.5))),
-            dict(common, name=f"{strategy}: by samples", x=[h["samples"] for h in history], y=test, mode="lines+markers",
-                 line=dict(color=color, width=2), marker=markers, xaxis="x2", yaxis="y2", showlegend=False)]
+                 y=[h["test_f1"] for h in grad], text=[tier_label(h) for h in grad], mode="markers+text",
+                 textposition="top center",
+                 marker=dict(symbol="star", size=18, color=[TIER_COLORS.get(h["tier"], "#888888") for h in grad],
+                             line=dict(color=color, width=1.5))),
+            dict(common, name=f"{strategy}: by samples", x=[h["samples"] for h in history], y=test,
+                 mode="lines+markers", line=dict(color=color, width=2), marker=markers, xaxis="x2", yaxis="y2",
+                 showlegend=False)]
 
 def _finite(x): return x if math.isfinite(x) else None  # tier F has no threshold to draw
 
@@ -107,14 +111,16 @@ def _finite(x): return x if math.isfinite(x) else None  # tier F has no threshol
 def lens_traces(runs:dict, # strategy -> history, for one lens
                )->list:
     "Trace dicts for every run of one lens, TRACES_PER_RUN per strategy in the order of `runs`."
-    return [t for slot, (strategy, history) in enumerate(runs.items()) for t in strategy_traces(history, strategy, slot)]
+    return [t for slot, (strategy, history) in enumerate(runs.items())
+            for t in strategy_traces(history, strategy, slot)]
 
 def convergence_figure(runs:dict, # strategy -> history, for one lens
                        title:str="", # heading above both panels
                        height:int=420, # pixels
                       )->go.Figure:
     "A two-panel figure, F1 by iteration and F1 by training samples (log2), overlaying the strategies in `runs`."
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("F1 by iteration", "F1 by training samples"), horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("F1 by iteration", "F1 by training samples"),
+                        horizontal_spacing=0.08)
     fig.add_traces(lens_traces(runs))
     fig.update_layout(title=dict(text=title), height=height, template="plotly_white", hovermode="closest",
                       margin=dict(l=50, r=20, t=100, b=40), legend=dict(font=dict(size=10)))
@@ -144,7 +150,8 @@ def summary_row(result:dict, # a finished run's result (either shape activation_
             "samples": r["samples_used"], "iterations": r["iterations"]}
 
 # %% ../nbs/06_live.ipynb #efa8a97f
-SUMMARY_COLUMNS = ("dimension", "pole", "strategy", "tier", "margin", "holdout F1", "grade", "calibration", "samples", "iterations")
+SUMMARY_COLUMNS = ("dimension", "pole", "strategy", "tier", "margin", "holdout F1", "grade", "calibration", "samples",
+                   "iterations")
 
 def summary_html(results:list, # finished runs' results, in the order they finished
                 )->str:
@@ -170,7 +177,8 @@ def distribution_figure(by_strategy:dict, # strategy -> finished runs' results
         for tier in TIER_NAMES:
             share = [m.count(tier) / max(1, sum(x is not None for x in m)) for m in marks]
             fig.add_trace(go.Bar(name=tier, x=list(runs), y=share, marker_color=TIER_COLORS[tier], legendgroup=tier,
-                                 showlegend=col == 1, hovertemplate="%{x}: %{y:.1%} " + tier + "<extra></extra>"), 1, col)
+                                 showlegend=col == 1, hovertemplate="%{x}: %{y:.1%} " + tier + "<extra></extra>"),
+                          1, col)
     fig.update_layout(barmode="stack", height=height, template="plotly_white", legend_title_text="tier",
                       title="Tiers and holdout grades", margin=dict(l=50, r=20, t=80, b=40))
     fig.update_yaxes(title_text="share of lenses", tickformat=".0%", range=[0, 1], col=1)
@@ -290,7 +298,8 @@ def lens_runs(results:list, # finished runs' results
     runs = {}
     for i, result in enumerate(results):
         r = activation_result(result, f"results[{i}]")
-        runs.setdefault(lens_key(r.get("tags"), r["concept_name"]), {})[run_name(r["strategy"], r.get("tags"))] = r["history"]
+        runs.setdefault(lens_key(r.get("tags"), r["concept_name"]), {})[run_name(r["strategy"], r.get("tags"))] = \
+            r["history"]
     return runs
 
 def figures_for(results:list, # finished runs' results
@@ -382,8 +391,9 @@ def _track(self:LiveTrainingPlot, state):
 def _status(state):
     h = state.history[-1]
     done = f" · graduated at tier {h['tier']}" if h["graduated"] else ""
-    return (f"{lens_label(lens_key(state.tags, state.concept_name))}<br><sup>{run_name(state.strategy, state.tags)}: iteration {h['iteration']}"
-            f"/{state.max_iterations} · {h['samples']} samples · test F1 {h['test_f1']:.3f} · tier in force {h['tier']}{done}</sup>")
+    return (f"{lens_label(lens_key(state.tags, state.concept_name))}<br>"
+            f"<sup>{run_name(state.strategy, state.tags)}: iteration {h['iteration']}/{state.max_iterations} · "
+            f"{h['samples']} samples · test F1 {h['test_f1']:.3f} · tier in force {h['tier']}{done}</sup>")
 
 # %% ../nbs/06_live.ipynb #9d203526
 @patch

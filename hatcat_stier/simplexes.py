@@ -40,7 +40,8 @@ def _text(value, name, empty_ok=False):
 
 def _entries(values, name):
     "A list of distinct non-empty strings, or ValueError naming the field and the bad entry."
-    if not isinstance(values, (list, tuple)): raise ValueError(f"field {name!r} must be a list of strings, got {values!r}")
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"field {name!r} must be a list of strings, got {values!r}")
     out, seen = [], set()
     for v in values:
         v = _text(v, name)
@@ -92,12 +93,15 @@ class Simplex:
     positive_pole: Pole
 
     def __post_init__(self):
-        self.dimension, self.description = _text(self.dimension, "dimension"), _text(self.description, "description", True)
+        self.dimension, self.description = (_text(self.dimension, "dimension"),
+                                            _text(self.description, "description", True))
         for name, pole in self.poles.items():
-            if not isinstance(pole, Pole): raise ValueError(f"simplex {self.dimension!r}: pole {name!r} must be a Pole, got {pole!r}")
+            if not isinstance(pole, Pole):
+                raise ValueError(f"simplex {self.dimension!r}: pole {name!r} must be a Pole, got {pole!r}")
         if shared := _shared_entry(self.poles):
             kind, entry, a, b = shared
-            raise ValueError(f"simplex {self.dimension!r}: {kind} entry {entry!r} appears in two poles, {a!r} and {b!r}")
+            raise ValueError(f"simplex {self.dimension!r}: {kind} entry {entry!r} appears in two poles, "
+                             f"{a!r} and {b!r}")
 
     @property
     def poles(self)->dict:
@@ -119,7 +123,8 @@ def _no_duplicate_keys(pairs):
 def _read_json(path):
     "Parsed JSON from `path` (a Path or importlib resource), with clear errors for malformed text and duplicate keys."
     try: return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e: raise ValueError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
 
 # %% ../nbs/01_simplexes.ipynb #e231819d
 def _records(data):
@@ -128,7 +133,8 @@ def _records(data):
     elif isinstance(data, dict) and "simplexes" in data: data = data["simplexes"]
     if isinstance(data, dict): return list(data.items())
     if isinstance(data, list): return [(None, rec) for rec in data]
-    raise ValueError(f"expected a list of simplexes, {{'simplexes': ...}} or one simplex record, got {type(data).__name__}")
+    raise ValueError(f"expected a list of simplexes, {{'simplexes': ...}} or one simplex record, "
+                     f"got {type(data).__name__}")
 
 # %% ../nbs/01_simplexes.ipynb #2ec6bead
 def _pole(data):
@@ -142,7 +148,8 @@ def _simplex(key, rec, number):
     if not isinstance(rec, dict): raise ValueError(f"simplex {key or number!r} must be a JSON object, got {rec!r}")
     dimension = rec.get("dimension", rec.get("simplex_dimension", key))
     with _where(f"simplex {dimension if dimension else f'number {number}'!r}"):
-        if key is not None and dimension != key: raise ValueError(f"key {key!r} differs from field 'dimension' {dimension!r}")
+        if key is not None and dimension != key:
+            raise ValueError(f"key {key!r} differs from field 'dimension' {dimension!r}")
         poles = rec.get("three_pole_simplex", rec)
         if not isinstance(poles, dict): raise ValueError(f"field 'three_pole_simplex' must be an object, got {poles!r}")
         for name, value in poles.items():
@@ -181,7 +188,8 @@ def _check_across(simplexes):
         for other in pole.overlaps:
             dim, _, name = other.rpartition(":")
             if name not in POLE_NAMES or dim == key.rpartition(":")[0] or (dim in dims and other not in poles):
-                raise ValueError(f"pole {key!r}: overlap {other!r} must name a pole of another simplex as 'dimension:pole'")
+                raise ValueError(f"pole {key!r}: overlap {other!r} must name a pole of another simplex "
+                                 "as 'dimension:pole'")
 
 # %% ../nbs/01_simplexes.ipynb #abd5bd20
 def bundled_simplexes_path():

@@ -27,5 +27,6 @@ def gaussian_pool(distance:float, # distance between the two class means, in noi
         y = (np.arange(n) < round(n * positive_fraction)).astype(int)
         pool[f"{split}_activations"] = (rng.normal(size=(n, dim)) + np.outer(y, shift)).astype(np.float32)
         pool[f"{split}_labels"] = y.tolist()
-        if split != "train": pool[f"{split}_groups"] = ["positive" if l else NEGATIVE_GROUPS[i % 3] for i, l in enumerate(y)]
+        if split != "train":
+            pool[f"{split}_groups"] = ["positive" if l else NEGATIVE_GROUPS[i % 3] for i, l in enumerate(y)]
     return pool

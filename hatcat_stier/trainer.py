@@ -93,7 +93,7 @@ class DualAdaptiveTrainer:
                  train_activation:bool=True, # train the activation lens
                  train_text:bool=False, # also train a TF-IDF text lens on the prompts
                  text_target_accuracy:float=0.80, # test accuracy at which the text lens graduates
-                 lens_kind:str="auto", # "auto": chosen per draw by grouped CV (`select_lens`); or "logistic", "lda", "mlp"
+                 lens_kind:str="auto", # "auto": chosen per draw by grouped CV (`select_lens`); "logistic", "lda", "mlp"
                  lens_C:float=1.0, # inverse L2 strength of a fixed logistic or MLP lens
                  scale_on:str="pool", # standardise with the whole training pool ("pool") or the draw alone ("draw")
                  n_bootstrap:int=1000, # resamples for the holdout confidence intervals
@@ -104,11 +104,16 @@ class DualAdaptiveTrainer:
                  tokenizer=None, # accepted for the design's call; unused
                  validation_layer_idx:int|None=None, # accepted for the design's call; recorded, unused
                 ):
-        self.max_iterations, self.validation_mode, self.validate_lenses = max_iterations, validation_mode, validate_lenses
-        self.activation_initial_samples, self.activation_max_samples = activation_initial_samples, activation_max_samples
-        self.activation_first_increment, self.activation_subsequent_increment = activation_first_increment, activation_subsequent_increment
-        self.train_activation, self.train_text, self.text_target_accuracy = train_activation, train_text, text_target_accuracy
-        self.lens_kind, self.lens_C, self.scale_on, self.n_bootstrap, self.seed = lens_kind, lens_C, scale_on, n_bootstrap, seed
+        self.max_iterations = max_iterations
+        self.validation_mode, self.validate_lenses = validation_mode, validate_lenses
+        self.activation_initial_samples = activation_initial_samples
+        self.activation_max_samples = activation_max_samples
+        self.activation_first_increment = activation_first_increment
+        self.activation_subsequent_increment = activation_subsequent_increment
+        self.train_activation, self.train_text = train_activation, train_text
+        self.text_target_accuracy = text_target_accuracy
+        self.lens_kind, self.lens_C, self.scale_on = lens_kind, lens_C, scale_on
+        self.n_bootstrap, self.seed = n_bootstrap, seed
         self.fit_memo, self.callbacks = fit_memo, list(callbacks)
         self.model, self.tokenizer, self.validation_layer_idx = model, tokenizer, validation_layer_idx
         self._check_settings()
@@ -127,10 +132,12 @@ def _check_settings(self:DualAdaptiveTrainer):
     if not 0 < self.text_target_accuracy <= 1:
         raise ValueError(f"text_target_accuracy must be in (0, 1], got {self.text_target_accuracy}")
     for name in ("validate_lenses", "train_activation", "train_text"): _check_flag(getattr(self, name), name)
-    if not (self.train_activation or self.train_text): raise ValueError("train_activation and train_text are both False: nothing to train")
+    if not (self.train_activation or self.train_text):
+        raise ValueError("train_activation and train_text are both False: nothing to train")
     if self.lens_kind not in ("auto", *LENS_KINDS):
         raise ValueError(f"lens_kind must be 'auto' or one of {', '.join(LENS_KINDS)}; got {self.lens_kind!r}")
-    if self.scale_on not in ("pool", "draw"): raise ValueError(f"scale_on must be 'pool' or 'draw'; got {self.scale_on!r}")
+    if self.scale_on not in ("pool", "draw"):
+        raise ValueError(f"scale_on must be 'pool' or 'draw'; got {self.scale_on!r}")
     if not (isinstance(self.lens_C, (int, float)) and 0 < self.lens_C < float("inf")):
         raise ValueError(f"lens_C must be a positive finite number, got {self.lens_C!r}")
     if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -142,8 +149,11 @@ def _check_settings(self:DualAdaptiveTrainer):
 @patch
 def _check_callbacks(self:DualAdaptiveTrainer):
     for i, cb in enumerate(self.callbacks):
-        missing = [e for e in ("on_train_begin", "on_iteration_end", "on_train_end") if not callable(getattr(cb, e, None))]
-        if missing: raise ValueError(f"callbacks[{i}] ({type(cb).__name__}) has no {', '.join(missing)}: subclass TrainerCallback")
+        missing = [e for e in ("on_train_begin", "on_iteration_end", "on_train_end")
+                   if not callable(getattr(cb, e, None))]
+        if missing:
+            raise ValueError(f"callbacks[{i}] ({type(cb).__name__}) has no {', '.join(missing)}: "
+                             "subclass TrainerCallback")
 
 @patch
 def required_samples(self:DualAdaptiveTrainer, iteration:int)->int:
@@ -386,10 +396,12 @@ def train_concept(self:DualAdaptiveTrainer, concept_name:str, # e.g. "affect_val
                    check_groups(holdout_entries, len(yh), "holdout_entries"))
     entries = check_groups(train_entries, len(y), "train_entries")
     self._first_draw(len(y))
-    texts = (_check_texts(train_texts, len(y), "train_texts"), _check_texts(test_texts, len(yt), "test_texts")) if self.train_text else None
+    texts = ((_check_texts(train_texts, len(y), "train_texts"), _check_texts(test_texts, len(yt), "test_texts"))
+             if self.train_text else None)
     state = TrainerState(concept_name, self.strategy, self.max_iterations, dict(tags or {}))
     return {"concept_name": concept_name,
-            "activation": self._train_activation(state, X, y, entries, Xt, yt, groups_t, holdout) if self.train_activation else None,
+            "activation": (self._train_activation(state, X, y, entries, Xt, yt, groups_t, holdout)
+                           if self.train_activation else None),
             "text": self._train_text(texts[0], y, texts[1], yt) if texts else None}
 
 # %% ../nbs/05_trainer.ipynb #9804fd2e

@@ -28,7 +28,8 @@ def test_check_export_passes_on_the_committed_package(repo_copy):
 
 def test_unexported_notebook_edit_fails_make_test(repo_copy):
     repo = committed_copy(repo_copy)
-    edit_first_export_cell(repo / "nbs/00_schedule.ipynb", "return min(base << (iteration - 1).bit_length(), max_samples)",
+    edit_first_export_cell(repo / "nbs/00_schedule.ipynb",
+                           "return min(base << (iteration - 1).bit_length(), max_samples)",
                            "return min(base << iteration.bit_length(), max_samples)")
     res = check_export(repo)
     assert res.returncode != 0

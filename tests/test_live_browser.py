@@ -38,7 +38,7 @@ def free_port():
 
 
 def start_lab(folder, port, token):
-    "Start JupyterLab over `folder`; its kernels import this checkout's hatcat_stier and nothing is written outside `folder`."
+    "Start JupyterLab over `folder`: kernels import this checkout's hatcat_stier; nothing is written outside `folder`."
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -58,7 +58,8 @@ def start_lab(folder, port, token):
 def wait_until_up(proc, port, token, log, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None: pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if proc.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5) as r:
                 if r.status == 200: return
@@ -131,11 +132,13 @@ def test_live_plot_grows_in_jupyterlab(tmp_path):
                 # the static report of the same runs renders offline, one figure per lens
                 page.goto((tmp_path / "report.html").as_uri())
                 page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length == 2", timeout=60_000)
-                report_points = page.evaluate("() => document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length")
+                report_points = page.evaluate(
+                    "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length")
                 page.screenshot(path=str(ARTIFACTS / "live_browser_report.png"), full_page=True)
             finally:
                 browser.close()
-        print(f"server up {t_server:.1f}s, kernel idle {t_kernel:.1f}s, training watched {samples[-1][0] if samples else 0}s, "
+        print(f"server up {t_server:.1f}s, kernel idle {t_kernel:.1f}s, "
+              f"training watched {samples[-1][0] if samples else 0}s, "
               f"total {time.monotonic() - t0:.1f}s; points over time {samples}; final {final}")
     finally:
         stop(proc)

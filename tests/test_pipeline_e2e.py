@@ -31,7 +31,8 @@ def stable(obj):
     return obj
 
 def pole_results(run_dir):
-    return {str(p.relative_to(run_dir)): stable(json.loads(p.read_text())) for p in sorted(Path(run_dir).glob("*/*/results.json"))}
+    return {str(p.relative_to(run_dir)): stable(json.loads(p.read_text()))
+            for p in sorted(Path(run_dir).glob("*/*/results.json"))}
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory, cache_dir):
@@ -90,13 +91,15 @@ KILLER = textwrap.dedent("""
         def on_train_begin(self, args, state, control):
             self.seen += 1
             if self.seen == 3: os.kill(os.getpid(), signal.SIGKILL)  # as abrupt as a crash or the OOM killer
-    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=sys.argv[1],
-                           cache_dir=sys.argv[2], max_samples=160, holdout_size=64, callbacks=(KillAtThirdLens(),))
+    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline",
+                           run_dir=sys.argv[1], cache_dir=sys.argv[2], max_samples=160, holdout_size=64,
+                           callbacks=(KillAtThirdLens(),))
 """)
 
 def test_killed_run_resumes_to_the_same_results(reference_run, cache_dir, tmp_path):
     run_dir = tmp_path / "run"
-    killed = subprocess.run([sys.executable, "-c", KILLER, str(run_dir), str(cache_dir)], capture_output=True, text=True)
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(run_dir), str(cache_dir)],
+                            capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
     assert len(list(run_dir.glob("*/*/results.json"))) == 2  # two lenses finished before the kill
     res = cli("train", "--simplexes", "affect_valence,aspiration/social_mobility", "--strategy", "baseline",
@@ -111,7 +114,8 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
     before = json.loads((run_dir / "results.json").read_text())["poles"]
     below = {(r["dimension"], r["pole"]) for r in before if r["tier"] != "A"}
     assert below, "every lens reached A: nothing to retrain, the test would check nothing"
-    stamps = {(r["dimension"], r["pole"]): (run_dir / r["dimension"].replace("/", "__") / r["pole"] / "results.json").stat().st_mtime_ns
+    stamps = {(r["dimension"], r["pole"]):
+              (run_dir / r["dimension"].replace("/", "__") / r["pole"] / "results.json").stat().st_mtime_ns
               for r in before}
     res = cli("retrain-failed", run_dir, "--min-tier", "A", "--cache-dir", cache_dir)
     assert res.returncode == 0, res.stderr
@@ -146,8 +150,8 @@ def test_resume_in_another_dtype_is_refused(reference_run, cache_dir, tmp_path):
     other = "float32" if default_dtype() == "bfloat16" else "bfloat16"
     source = run_activations(cache_dir=cache_dir, dtype=other, progress=False)
     with pytest.raises(ValueError, match=f"dtype: run has '{default_dtype()}', asked for '{other}'"):
-        train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=run_dir,
-                               max_samples=160, holdout_size=64, source=source, progress=False)
+        train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline",
+                               run_dir=run_dir, max_samples=160, holdout_size=64, source=source, progress=False)
     assert not (run_dir / "affect_valence" / "positive_pole").exists()  # refused before any training
 
 @pytest.mark.parametrize("args, code, message", [
@@ -187,7 +191,8 @@ def test_design_function_on_a_design_shaped_simplex(tmp_path, cache_dir):
     stamp = (pole / "results.json").stat().st_mtime_ns
     again = train_simplex_pole_exponential(design, "positive_pole", model, tokenizer, "cpu", tmp_path / "run",
                                            cache_dir=cache_dir)
-    assert again == json.loads((pole / "results.json").read_text()) and (pole / "results.json").stat().st_mtime_ns == stamp
+    assert again == json.loads((pole / "results.json").read_text()) \
+        and (pole / "results.json").stat().st_mtime_ns == stamp
 
 # Kill points: a run killed by SIGKILL (no cleanup runs) when os.replace is about to put the nth file whose path matches
 # a pattern in place, i.e. with that file's temporary copy written. `KILL_POINTS` names each one the tests resume from.
@@ -208,7 +213,8 @@ KILL_AT = textwrap.dedent("""
     sys.exit(main(sys.argv[4:]))
 """)
 KILL_POINTS = ("before the third lens (test above)", "during extraction chunk writes", "during the summary write",
-               "during retrain-failed, while a retrained lens is trained", "during retrain-failed, while a lens is moved in")
+               "during retrain-failed, while a retrained lens is trained",
+               "during retrain-failed, while a lens is moved in")
 
 def kill_at(pattern, nth, *args, chunk=1024):
     return subprocess.run([sys.executable, "-c", KILL_AT, pattern, str(nth), str(chunk), *map(str, args)],
@@ -293,12 +299,13 @@ def test_cli_device_dtype_batch_size_and_chat_template_reach_the_run(tmp_path, c
     res = cli(*args, "--chat-template")
     assert res.returncode == 0, res.stderr
     config = json.loads((run_dir / "config.json").read_text())
-    assert (config["device"], config["dtype"], config["batch_size"], config["chat_template"]) == ("cpu", "float32", 8, True)
+    assert (config["device"], config["dtype"], config["batch_size"], config["chat_template"]) \
+        == ("cpu", "float32", 8, True)
     refused = cli(*args)
     assert refused.returncode == 1 and "chat_template: run has True, asked for False" in refused.stderr, refused.stderr
 
 def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_path):
-    "Batches of the asked size; bfloat16 and chat-wrapped prompts get stores of their own, never mixed with float32 raw text."
+    "Batches of the asked size; bfloat16 and chat-wrapped prompts get their own stores, separate from float32 raw text."
     import torch
     from hatcat_stier.pipeline import ModelActivations
     prompts = ["I feel calm.", "The invoice is late.", "We won the match!", "Rain again.", "She smiled."]

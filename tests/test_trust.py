@@ -59,9 +59,11 @@ def test_calibration_interval_is_of_the_minimum_over_groups():  # catches: the i
 
 def test_other_simplexes_never_supply_the_targets_own_words():  # catches: the other-simplex strip removed
     from hatcat_stier.data_pool import _sources, as_material, generic_material
-    target = as_material({"label": "joy", "lexicon": ["joy", "delight"], "situations": ["a gift"]}, "positive_pole", "a")
+    target = as_material({"label": "joy", "lexicon": ["joy", "delight"], "situations": ["a gift"]},
+                         "positive_pole", "a")
     sibling = as_material({"label": "calm", "lexicon": ["calm", "delight"]}, "neutral_homeostasis", "a")
-    other = as_material({"label": "thrill", "lexicon": ["thrill", "Delight"], "situations": ["A gift"]}, "positive_pole", "b")
+    other = as_material({"label": "thrill", "lexicon": ["thrill", "Delight"], "situations": ["A gift"]},
+                        "positive_pole", "b")
     sources = _sources(target, [sibling, other], generic_material(), (0.4, 0.4, 0.2))
     assert {tag for tag, _, _ in sources} >= {"other_simplex", "sibling:neutral_homeostasis"}
     for tag, materials, _ in sources:
