@@ -12,7 +12,7 @@ of (bfloat16 - float32) is above -0.01 for both holdout F1 and holdout calibrati
     .venv/bin/python benchmarks/stability.py [--run runs/demo/falloff] [--cache-dir .cache/activations] [--workers 2]
 
 The bfloat16 rows are extracted into the cache the first time (an hour on a CPU without bf16 units); later runs
-read everything from the cache.
+read everything from the cache. `--resume` keeps the variants an earlier run of the same code saved in the output.
 """
 import argparse, json, os, platform, sys, time
 from concurrent.futures import ProcessPoolExecutor
@@ -121,6 +121,7 @@ def main():
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--skip-bfloat16", action="store_true", help="leave out the bfloat16 rows")
     ap.add_argument("--out", default=str(HERE / "stability"))
+    ap.add_argument("--resume", action="store_true", help="keep the variants saved in --out's JSON")
     a = ap.parse_args()
     start, run = time.perf_counter(), Path(a.run) / "seed-0" / "exponential"
     config, simplexes = load_run(run)
@@ -136,10 +137,13 @@ def main():
         bf16 = ModelActivations(None, None, a.cache_dir, config.layer_idx, config.pooling, dtype="bfloat16",
                                 batch_size=config.batch_size, chat_template=config.chat_template, reading=config.reading)
         variants[BF16] = lambda: pools_activations(pools, bf16)[1]
-    outcomes = {}
+    saved = Path(a.out).with_suffix(".json")
+    outcomes = json.loads(saved.read_text())["outcomes"] if a.resume and saved.exists() else {}
     with ProcessPoolExecutor(a.workers) as pool:
         for v, make in variants.items():
+            if v in outcomes: continue
             outcomes[v] = variant_outcomes(make(), index, pools, names, config, pool)
+            saved.write_text(json.dumps({"outcomes": outcomes}, indent=1) + "\n")  # an interruption keeps it
             print(f"{v}: {time.perf_counter() - start:.0f} s", flush=True)
     ref = outcomes.pop("unchanged")
     report = {"poles": len(poles), "seed": config.seed, "reading": config.reading,

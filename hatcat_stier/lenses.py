@@ -126,13 +126,16 @@ class Lens(ClassifierMixin, BaseEstimator):
                  seed:int=0, # random_state of the fit
                  max_iter:int=1000, # optimiser iterations
                  hidden_units:int=64, # MLP hidden layer width
+                 tol:float=1e-6, # optimiser stopping tolerance: tight, so a rounding moves the lens by a rounding
                 ):
         self.C, self.kind, self.seed, self.max_iter, self.hidden_units = C, kind, seed, max_iter, hidden_units
+        self.tol = tol
 
     def _estimator(self):
-        if self.kind == "logistic": return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
+        if self.kind == "logistic":
+            return LogisticRegression(C=self.C, max_iter=self.max_iter, tol=self.tol, random_state=self.seed)
         if self.kind == "mlp":
-            return MLPClassifier((self.hidden_units,), alpha=1.0 / self.C, max_iter=self.max_iter,
+            return MLPClassifier((self.hidden_units,), alpha=1.0 / self.C, max_iter=self.max_iter, tol=self.tol,
                                  random_state=self.seed)
         raise ValueError(f"Lens kind must be one of {', '.join(LENS_KINDS)}, got {self.kind!r}")
 
