@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'select_simplexes', 'layer_arg', 'reading_arg', 'positive_int', 'seeds_arg', 'add_run_options',
            'add_draft_parser', 'build_parser', 'cmd_train', 'cmd_compare', 'cmd_retrain', 'cmd_draft', 'cmd_evaluate',
-           'main']
+           'cmd_doctor', 'main']
 
 # %% ../nbs/08_cli.ipynb #d2e5eeb7
 import argparse, sys
 from pathlib import Path
 
 from .simplexes import get_simplex, load_simplexes, with_experiential_prompts
-from .activations import load_model
+from .activations import BLOCK_PATHS, load_model
 from .compare import compare_strategies
 from .draft import draft_material, generator
 from .evaluate import transfer, transfer_runs, transfer_section
@@ -80,7 +80,11 @@ def add_run_options(p:argparse.ArgumentParser):
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA when present, else CPU)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="weights and activations (default: bfloat16 or float16 on a GPU, float32 on the CPU)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="prompts per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="most prompts per forward pass; alone, a fixed count (default: as many as the budget allows)")
+    p.add_argument("--token-budget", type=positive_int, default=None,
+                   help="most padded tokens per forward pass (default: 8192 on a CPU; on a GPU, what its memory "
+                        "holds beside the weights). A resumed run batches as it began")
     p.add_argument("--chat-template", action="store_true",
                    help="wrap each prompt as a user turn of the model's chat template (for instruct models)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -134,13 +138,23 @@ def build_parser()->argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--cache-dir", default=None)
     add_draft_parser(sub)
+    doctor = sub.add_parser("doctor", help="what works for a model: its blocks, exact rows, the monitor, steering, "
+                                           "GGUF export, batching and speed, as a table to paste into an issue")
+    doctor.add_argument("model", nargs="?", default=None, help="smollm2-135m (default) or gemma-3-270m, a Hugging "
+                        "Face model name or folder, or a .gguf file")
+    doctor.add_argument("--device", default=None)
+    doctor.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None)
+    doctor.add_argument("--blocks", default=None, help="the dotted path of the decoder blocks of a layout not "
+                        "known here (e.g. transformer.layers), tried first")
+    doctor.add_argument("--prompts", type=positive_int, default=32, help="demo prompts timed")
     return parser
 
 # %% ../nbs/08_cli.ipynb #bb378346
 def _run_kwargs(a)->dict:
     executor = executor_for(a.executor, a.address, a.actors)  # an unreachable cluster fails before any work
     source = run_activations(a.model, None, a.cache_dir, a.layer, a.pooling, a.reading, device=a.device, dtype=a.dtype,
-                             batch_size=a.batch_size, chat_template=a.chat_template, executor=executor)
+                             batch_size=a.batch_size, token_budget=a.token_budget,
+                             chat_template=a.chat_template, executor=executor)
     print(source.dtype_line(), file=sys.stderr)  # the run's output says which precision, and why
     return dict(source=source, max_samples=a.max_samples, holdout_size=a.holdout_size,
                 validation_mode=a.validation_mode, callbacks=(TqdmCallback(),))
@@ -179,8 +193,14 @@ def cmd_evaluate(a)->str:
     unmapped = "no lens of this run is mapped to a transfer set (see hatcat_stier/data/transfer_mapping.json)"
     return "\n\n".join(f"## {name}\n\n{transfer_section(r) if r else unmapped}" for name, r in results.items())
 
+def cmd_doctor(a)->str:
+    from hatcat_stier.doctor import doctor  # the monitor's plotting stack loads for this command alone
+    if a.blocks: BLOCK_PATHS.insert(0, a.blocks)
+    return str(doctor(a.model, device=a.device, dtype=a.dtype, prompts=a.prompts))
+
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "retrain-failed": cmd_retrain,
-            "show": lambda a: show_run(a.run_dir), "draft-material": cmd_draft, "evaluate": cmd_evaluate}
+            "show": lambda a: show_run(a.run_dir), "draft-material": cmd_draft, "evaluate": cmd_evaluate,
+            "doctor": cmd_doctor}
 
 # %% ../nbs/08_cli.ipynb #c4ef20e3
 def main(argv:list|None=None)->int:

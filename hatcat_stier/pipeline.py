@@ -9,7 +9,7 @@ __all__ = ['STRATEGIES', 'SPLITS', 'ADDED_LATER', 'EXECUTORS', 'LAYER_READINGS',
            'check_definitions', 'save_pole', 'load_pole', 'fitted_rows', 'pole_row', 'default_cache_dir', 'model_name',
            'candidate_layers', 'LocalExecutor', 'executor_for', 'as_executor', 'ModelActivations', 'check_run_reading',
            'run_reading', 'run_activations', 'combine_layers', 'lens_reading', 'model_facts', 'forward_rows',
-           'pole_layer', 'PoleJob', 'train_pole', 'train_poles', 'strategy_stats', 'write_summary',
+           'pole_layer', 'PoleJob', 'train_pole', 'train_poles', 'strategy_stats', 'write_summary', 'keep_batching',
            'train_s_tier_simplexes', 'load_run', 'better', 'run_source', 'lens_reader', 'retrain_failed',
            'comparison_table', 'run_table', 'show_run', 'train_simplex_pole_exponential', 'TqdmCallback', 'HashedWords']
 
@@ -120,10 +120,12 @@ class RunConfig:
     device: str|None = None  # device kind: "cpu", "cuda", "mps"
     validation_mode: str = "falloff"  # the trainers' tier rule: "falloff", "strict" or "loose"
     chat_template: bool = False  # prompts wrapped as a user turn of the model's chat template
-    batch_size: int = 32  # prompts per forward pass (padding changes float rounding)
+    batch_size: int|None = None  # most prompts per pass; with no token_budget, a fixed count (runs saved before
+                                 # budgets hold 32); padding changes float rounding, so a run records its batching
+    token_budget: int|None = None  # most padded tokens per pass; both None: the device's `default_token_budget`
     reading: str = "mean"  # where a lens reads a prompt (`check_run_reading`); "auto": chosen per pole
 
-ADDED_LATER = {"reading": "mean"}  # fields a run saved before they existed holds at these values
+ADDED_LATER = {"reading": "mean", "token_budget": None}  # fields a run saved before they existed holds at these values
 
 def definitions_digest(simplexes:list)->str:
     "A short digest of simplex definitions: a resumed run must train on the same material."
@@ -247,7 +249,8 @@ class ModelActivations:
                  device=None, # None = CUDA when present, else CPU
                  progress:bool=True,
                  dtype=None, # None = `dtype_choice` (bfloat16/float16 on a GPU, float32 on a CPU); or a name
-                 batch_size:int=32, # prompts per forward pass
+                 batch_size:int|None=None, # most prompts per pass; given alone, a fixed count
+                 token_budget:int|None=None, # most padded tokens per pass; None = `default_token_budget`
                  chat_template:bool=False, # wrap each prompt as a user turn of the model's chat template
                  reading:str="mean", # see `check_run_reading`; "auto": every one of `READINGS`, {reading: rows}
                  executor=None, # where the model runs: None = this process (`LocalExecutor`), or `executor_for`'s
@@ -260,7 +263,7 @@ class ModelActivations:
         self.name, self.model, self.tokenizer, self.spec = model_name(model), model, tokenizer, model
         if loaded: self.device, self.dtype, self.dtype_reason = model.device, model.dtype, "the loaded model's own"
         else: self.device, self.dtype, self.dtype_reason = dtype_choice(device or self.executor.device, dtype)
-        self.batch_size, self.progress = batch_size, progress
+        self.batch_size, self.token_budget, self.progress = batch_size, token_budget, progress
         self.layer_idx, self.pooling, self.chat_template = layer_idx, pooling, chat_template
         self.reading = check_run_reading(reading, layer_idx)
         self.cache = ActivationCache(default_cache_dir() if cache_dir is None else cache_dir)
@@ -400,7 +403,8 @@ def forward_rows(source:ModelActivations, # its model is loaded on first need
     texts, layers, readings = job
     source._load()
     return extract_activations(source.model, source.tokenizer, texts, source.device, layers, source.pooling,
-                               source.batch_size, progress=False, reading=readings)
+                               source.batch_size, progress=False, reading=readings,
+                               token_budget=source.token_budget)
 
 @patch
 def _rows(self:ModelActivations, prompts:list, layers, reading:str, cached:bool, fetch:bool=True):
@@ -522,6 +526,13 @@ def write_summary(run_dir, simplexes:list)->dict:
     return summary
 
 # %% ../nbs/07_pipeline.ipynb #241d5181
+def keep_batching(run_dir, source):
+    "A resumed run batches as it began: a source asked for no batching takes the run's saved batch size and budget."
+    path = Path(run_dir) / "config.json"
+    if path.exists() and source.batch_size is None and source.token_budget is None:
+        saved = {**ADDED_LATER, **read_json(path)}
+        source.batch_size, source.token_budget = saved["batch_size"], saved["token_budget"]
+
 def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex` objects
                            strategy:str="exponential", # "baseline", "exponential" or "hybrid"
                            model=None, # None (embedded default), a name or path, or a loaded causal LM
@@ -544,10 +555,11 @@ def train_s_tier_simplexes(simplexes=None, # None (bundled), a path, or `Simplex
     check_validation_mode(validation_mode)
     source = source or run_activations(model, tokenizer, cache_dir, layer_idx, pooling, reading, progress=progress,
                                        executor=as_executor(executor))
+    keep_batching(run_dir, source)
     config = RunConfig(check_strategy(strategy), str(source.name), source.layer_idx, source.pooling, seed,
                        max_samples, holdout_size, [s.dimension for s in simplexes], definitions_digest(simplexes),
                        validation_mode=validation_mode, chat_template=source.chat_template, batch_size=source.batch_size,
-                       reading=source.reading)
+                       token_budget=source.token_budget, reading=source.reading)
     check_config(run_dir, config)
     remove_stale_temporaries(run_dir)
     todo = [(s, p) for s in simplexes for p in POLE_NAMES if load_pole(run_dir, s.dimension, p) is None]
@@ -580,6 +592,7 @@ def run_source(run_dir, # an existing run
     return ModelActivations(model if model is not None or config.model == "default" else config.model,
                             tokenizer, cache_dir, config.layer_idx, config.pooling, device=config.device,
                             progress=progress, dtype=config.dtype, batch_size=config.batch_size,
+                            token_budget=config.token_budget,
                             chat_template=config.chat_template, reading=config.reading)
 
 def lens_reader(run_dir, # an existing run
@@ -729,7 +742,7 @@ class TqdmCallback(TrainerCallback):
 class HashedWords:
     "A model-free stand-in for `ModelActivations`: hashed bags of words (counts the prompts it was asked to extract)."
     name, layer_idx, pooling, reading, seconds, extracted = "hashed-words", 0, "mean", "mean", 0.0, 0
-    chat_template, batch_size, fits, executor = False, 32, None, LocalExecutor()
+    chat_template, batch_size, token_budget, fits, executor = False, None, None, None, LocalExecutor()
     def fill(self, prompts): self.extracted += len(prompts)
     def __call__(self, prompts, cached=True):
         return HashingVectorizer(n_features=512, alternate_sign=False).transform(prompts).toarray().astype(np.float32)
