@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 # Debian's chromium drives the real-browser widget test; playwright never downloads its own.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser export check-export check-notebooks nbtest pytest test demo clean-notebooks mutations robustness
+.PHONY: install browser export check-export check-notebooks lint nbtest pytest test demo clean-notebooks mutations \
+	robustness
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,18 +28,29 @@ install: $(STAMP)
 browser:
 	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# nbdev wraps a module's __all__ at 120 characters and then writes `__all__ = ` before it; exported through this, those
+# lines stay within 120 like every other line of the package
+EXPORT := $(BIN)/python -c "import textwrap, nbdev.maker; \
+	nbdev.maker.TextWrapper = lambda **kw: textwrap.TextWrapper(**{**kw, 'width': 110}); \
+	from nbdev.doclinks import nbdev_export; nbdev_export()"
+
 export: install
-	$(BIN)/nbdev_export
+	$(EXPORT)
 
 # Fails when the notebooks export to something other than the package in the tree (in a clean clone: the committed one).
 check-export: install
-	@snap=$$(mktemp -d) && cp -r hatcat_stier "$$snap/" && $(BIN)/nbdev_export && \
+	@snap=$$(mktemp -d) && cp -r hatcat_stier "$$snap/" && $(EXPORT) && \
 	if ! diff -r --exclude=__pycache__ "$$snap/hatcat_stier" hatcat_stier; then \
 	  echo "hatcat_stier/ differed from what nbs/ exports (now re-exported): commit both"; rm -rf "$$snap"; exit 1; fi; \
 	rm -rf "$$snap"
 
 check-notebooks: install
 	$(BIN)/python .ci/check_notebooks.py nbs
+
+# lines a reader takes in at once: the package, the benchmarks and the tests (nbdev's own index of names aside)
+lint: install
+	$(BIN)/ruff check --select E501 --line-length 120 --extend-exclude hatcat_stier/_modidx.py \
+		hatcat_stier benchmarks tests
 
 clean-notebooks: install
 	$(BIN)/nbdev_clean
@@ -49,7 +61,7 @@ nbtest: install
 pytest: install browser
 	$(BIN)/python -m pytest -q tests
 
-test: check-export check-notebooks nbtest pytest
+test: check-export check-notebooks lint nbtest pytest
 
 # Deliberate wrong edits applied to a scratch copy, each run against the fast tests: none may survive.
 mutations: install

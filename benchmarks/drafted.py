@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this che
 from hatcat_stier.activations import load_model, model_id
 from hatcat_stier.data_pool import pole_pool
 from hatcat_stier.draft import draft_material, generator
-from hatcat_stier.pipeline import ModelActivations, pool_arrays, pools_activations
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import pool_arrays, pools_activations
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, Pole, Simplex, get_simplex, load_simplexes
 from hatcat_stier.trainer import ExponentialAdaptiveTrainer
 
@@ -62,7 +64,7 @@ def main():
     kept = without(drafted, banned)
     mixed = [kept if s.dimension == a.simplex else s for s in bundled]
     rows, errors = [], []
-    source = ModelActivations(cache_dir=a.cache_dir, progress=False)
+    source = ModelActivations(RunOptions(layer=12, cache_dir=a.cache_dir), progress=False)
     for name, hand_pool in zip(POLE_NAMES, hand):
         try: own = pole_pool(mixed, kept, name, seed=a.seed, holdout_size=0)
         except ValueError as e: errors.append(str(e)); own = None

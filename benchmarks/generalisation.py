@@ -21,7 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
 from hatcat_stier.data_pool import SPLITS, load_frames, pole_pool
-from hatcat_stier.pipeline import ModelActivations, pole_layer, pool_arrays, pools_activations
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import pole_layer, pool_arrays, pools_activations
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, Pole, get_simplex, load_simplexes
 from hatcat_stier.trainer import ExponentialAdaptiveTrainer
 
@@ -92,10 +94,10 @@ def main():
     pools = [pole_pool(new, get_simplex(new, d), p, holdout_size=a.holdout_size, **sizes) for d, p in poles]
     banned = [{e.casefold() for e in pool.holdout_entries} for pool in pools]
     olds = [None if a.no_old else old_pool(old, generic, frames, d, p, b, sizes) for (d, p), b in zip(poles, banned)]
-    auto = ModelActivations(cache_dir=a.cache_dir, layer_idx=12 if a.no_auto else "auto")
+    auto = ModelActivations(RunOptions(layer=12 if a.no_auto else "auto", cache_dir=a.cache_dir))
     index, acts = pools_activations(pools, auto)
     acts = {12: acts} if a.no_auto else acts
-    twelve = ModelActivations(auto.model, auto.tokenizer, a.cache_dir, 12)
+    twelve = ModelActivations(RunOptions(layer=12, cache_dir=a.cache_dir), auto.model, auto.tokenizer)
     kept = [p for p in olds if p is not None]
     old_index, old_acts = pools_activations(kept, twelve) if kept else ({}, None)
     results, layers = {name: [] for name in CONFIGS}, {}

@@ -81,8 +81,8 @@ def demo_prompts(limit:int|None)->list:
 
 def extraction(name, shape, tokenizer, prompts, device, dtype, bound)->str:
     "One table row: prompts/s, tokens/s and the share of the matmul bound of one cold extraction of `prompts`."
-    from hatcat_stier.activations import default_token_budget, extract_activations, tokenize
-    from hatcat_stier.pipeline import candidate_layers
+    from hatcat_stier.activations import default_token_budget, extract_activations
+    from hatcat_stier.reading import candidate_layers, tokenize
     torch.manual_seed(0)
     with torch.device(device): model = AutoModelForCausalLM.from_config(config_of(shape), dtype=dtype).eval()
     layers = candidate_layers(shape[1])
@@ -103,12 +103,13 @@ def extraction(name, shape, tokenizer, prompts, device, dtype, bound)->str:
 
 def train(model, tokenizer, folder:Path, layer:int, samples:int)->dict:
     "One simplex trained on `model` (exponential, one layer read alone): its summary."
+    from hatcat_stier.options import RunOptions
     from hatcat_stier.pipeline import train_s_tier_simplexes
     from hatcat_stier.simplexes import get_simplex, load_simplexes
     valence = get_simplex(load_simplexes(), "affect_valence")
-    return train_s_tier_simplexes([valence], "exponential", model=model, tokenizer=tokenizer, run_dir=folder / "run",
-                                  cache_dir=folder / "cache", max_samples=samples, holdout_size=64, progress=False,
-                                  layer_idx=layer, reading="mean")
+    options = RunOptions(layer=layer, max_samples=samples, holdout_size=64, cache_dir=folder / "cache")
+    return train_s_tier_simplexes([valence], options, folder / "run", model=model, tokenizer=tokenizer,
+                                  progress=False)
 
 def agreement(shape, tokenizer, prompts:list, device, dtype, layer:int, samples:int)->str:
     "One simplex trained on the CPU (float32) and on `device` (`dtype`): states, tiers and lens directions compared."

@@ -18,7 +18,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
 from hatcat_stier.activations import extract_activations, num_layers
 from hatcat_stier.data_pool import SPLITS, pole_pool
-from hatcat_stier.pipeline import ModelActivations, candidate_layers, pole_layer, pool_arrays, pools_activations
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import pole_layer, pool_arrays, pools_activations
+from hatcat_stier.reading import candidate_layers
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, get_simplex, load_simplexes
 from hatcat_stier.trainer import ExponentialAdaptiveTrainer
 
@@ -83,7 +86,7 @@ def main():
     sample = random.Random(a.seed).sample(prompts, a.sample)
     stats = {}
     for name in MODELS:
-        source = ModelActivations(name, cache_dir=a.cache_dir, layer_idx="auto")
+        source = ModelActivations(RunOptions(model=name or "default", layer="auto", cache_dir=a.cache_dir))
         index, acts = pools_activations(pools, source)
         stats[name] = summary(source, cold_rate(source, sample), lenses(pools, index, acts, a.seed))
     load = os.getloadavg()[0]

@@ -24,7 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this che
 from hatcat_stier.compare import RATE_SAMPLE, pole_interval
 from hatcat_stier.data_pool import pole_pool
 from hatcat_stier.evaluate import transfer
-from hatcat_stier.pipeline import READINGS, ModelActivations, load_pole, train_s_tier_simplexes
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import train_s_tier_simplexes
+from hatcat_stier.reading import READINGS
+from hatcat_stier.runs import load_pole
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, load_simplexes
 
 HERE = Path(__file__).resolve().parent
@@ -35,13 +39,12 @@ MEASURES = {"holdout F1": "holdout_f1", "holdout calibration": "holdout_calibrat
 
 def train(reading:str, a)->dict:
     "The run of one reading (resumed when it exists): its summary."
-    source = ModelActivations(cache_dir=a.cache_dir, reading=reading, progress=True)
-    return train_s_tier_simplexes(strategy="exponential", source=source, run_dir=Path(a.runs) / reading,
-                                  seed=a.seed, progress=True)
+    options = RunOptions(reading=reading, seed=a.seed, cache_dir=a.cache_dir)
+    return train_s_tier_simplexes(None, options, Path(a.runs) / reading, source=ModelActivations(options))
 
 def extraction_cost(prompts:list, a, rounds:int=3)->dict:
     "Seconds of one uncached pass over `prompts` per reading (fastest of `rounds` interleaved), and the ratio to mean."
-    sources = {r: ModelActivations(cache_dir=a.cache_dir, reading=r, progress=False) for r in READINGS}
+    sources = {r: ModelActivations(RunOptions(reading=r, cache_dir=a.cache_dir), progress=False) for r in READINGS}
     sources["mean"](prompts[:4], cached=False)  # load the model once before any clock runs
     for s in sources.values(): s.model, s.tokenizer = sources["mean"].model, sources["mean"].tokenizer
     best = {r: float("inf") for r in READINGS}

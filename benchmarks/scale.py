@@ -32,9 +32,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
 from hatcat_stier.activations import ActivationCache, cache_key, prompt_key
-from hatcat_stier.data_pool import DataPool, pole_pool
+from hatcat_stier.data_pool import SPLITS, DataPool, pole_pool
 from hatcat_stier.fits import FitMemo
-from hatcat_stier.pipeline import SPLITS, ModelActivations, PoleJob, RunConfig, executor_for, train_pole
+from hatcat_stier.executors import executor_for
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import PoleJob, train_pole
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, load_simplexes
 from hatcat_stier.storage import write_json
 
@@ -58,7 +61,7 @@ def fill_store(demo_cache:Path, work:Path, size:int):
     "Write every copy's rows into a cache at `work`: the bundled prompt's real row under the copy's text."
     bundled = bundled_pools()
     originals = sorted({p for _, _, pool in bundled for p in prompts_of(pool)})
-    demo = ModelActivations(cache_dir=demo_cache, dtype="float32", progress=False)
+    demo = ModelActivations(RunOptions(layer=12, cache_dir=demo_cache, dtype="float32"), progress=False)
     rows = demo.rows(originals, LAYER, "mean")  # the demo's cache serves these
     shutil.copy(demo_cache / "models.json", work / "models.json")  # the model's facts: no load to learn them
     store = ActivationCache(work).store(cache_key(demo.facts()["model_id"], "cpu"), LAYER, "mean")
@@ -87,16 +90,16 @@ def measure(size:int, executor_name:str, work:Path)->dict:
     "Steps 2 to 4 for one pack size on one executor, in this process, on the store at `work`."
     peaks = WorkerPeak() if executor_name == "ray" else None
     executor = executor_for(executor_name)
-    source = ModelActivations(cache_dir=work, dtype="float32", progress=False, executor=executor)
+    source = ModelActivations(RunOptions(layer=12, cache_dir=work, dtype="float32"), executor=executor, progress=False)
     source.fits = FitMemo(Path(tempfile.mkdtemp(prefix="fits-")))  # each executor fits every draw itself
     pack = [(f"{d} [{k}]", p, copy_pool(pool, k)) for k in range(size // BUNDLED) for d, p, pool in bundled_pools()]
     union = sorted({p for _, _, pool in pack for p in prompts_of(pool)})
-    (_, fill_s) = timed(lambda: source.fill(union))
+    (_, fill_s) = timed(lambda: source.fill(union, 12, "mean"))
     assert source.extracted == 0, "the pack's store lacks rows"
     fresh = [f"{p} [sample, {executor_name}]" for p in union[:: max(1, len(union) // SAMPLE)][:SAMPLE]]
     list(executor.map(_load, [None], source))  # the model loads here, untimed (on Ray: in the kept actors)
-    (_, extract_s) = timed(lambda: source.fill(fresh))
-    job = PoleJob(RunConfig("exponential", seed=0), source, None, source.identity(), record=executor.remote)
+    (_, extract_s) = timed(lambda: source.fill(fresh, 12, "mean"))
+    job = PoleJob(source.options, source, source.facts()["layers"], source.identity(), record=executor.remote)
     sample = pack[-BUNDLED:][:: BUNDLED // POLES][:POLES]  # the same poles at every size, of the last copy
     # Ray starts one light actor per CPU for each map, which imports the toolkit: timed apart, paid once per run
     (_, startup_s) = timed(lambda: list(executor.map(_nothing, [None] * 2, job, kind="cpu")))

@@ -19,6 +19,7 @@ of its norm (median) where a native bfloat16 pass moves it by 1.0 %: the emulati
 `--resume` keeps the variants an earlier run of the same code saved in the output.
 """
 import argparse, json, os, platform, sys, time
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this che
 from hatcat_stier.activations import cpu_has_bf16, extract_activations, load_model, num_layers
 from hatcat_stier.compare import pole_interval
 from hatcat_stier.data_pool import pole_pool
-from hatcat_stier.pipeline import (
-    LAYER_READINGS, ModelActivations, candidate_layers, combine_layers, load_run, pool_arrays, pools_activations,
-    run_source, train_arrays)
+from hatcat_stier.pipeline import pool_arrays, pools_activations, run_source, train_arrays
+from hatcat_stier.reading import LAYER_READINGS, candidate_layers, combine_layers
+from hatcat_stier.runs import load_run
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES
 
 HERE = Path(__file__).resolve().parent
@@ -63,15 +65,15 @@ def emulate_bfloat16(model):
 
 def emulated_rows(prompts:list, config, folder:Path)->np.ndarray:
     "The run's rows of `prompts` from a float32 model rounded as bfloat16 would round it; saved under `folder`."
-    path = folder / f"{config.reading}-{config.layer_idx}-{config.pooling}-{len(prompts)}.npy"
+    path = folder / f"{config.reading}-{config.layer}-{config.pooling}-{len(prompts)}.npy"
     if path.exists(): return np.load(path)
     model, tokenizer = load_model(None if config.model == "default" else config.model, "cpu", "float32")
     emulate_bfloat16(model)
     joined = config.reading in LAYER_READINGS
-    layers = candidate_layers(num_layers(model)) if joined else [config.layer_idx]
+    layers = candidate_layers(num_layers(model)) if joined else [config.layer]
     by_layer = extract_activations(model, tokenizer, prompts, layer_idx=layers, pooling=config.pooling,
                                    batch_size=config.batch_size, progress=True)
-    rows = combine_layers(by_layer, config.reading) if joined else by_layer[config.layer_idx]
+    rows = combine_layers(by_layer, config.reading) if joined else by_layer[config.layer]
     folder.mkdir(parents=True, exist_ok=True)
     np.save(path, rows)
     return rows
@@ -81,9 +83,7 @@ NATIVE = torch.cuda.is_available() or cpu_has_bf16()  # else bfloat16 is emulate
 def bfloat16_rows(index:dict, pools:list, config, cache_dir)->np.ndarray:
     "The rows of a bfloat16 extraction: native where the machine computes in it, else `emulated_rows`."
     if not NATIVE: return emulated_rows(list(index), config, Path(cache_dir) / "bfloat16-emulated")
-    source = ModelActivations(None, None, cache_dir, config.layer_idx, config.pooling, dtype="bfloat16",
-                              batch_size=config.batch_size, chat_template=config.chat_template, reading=config.reading)
-    return pools_activations(pools, source)[1]
+    return pools_activations(pools, ModelActivations(replace(config, dtype="bfloat16", cache_dir=cache_dir)))[1]
 
 def outcome(results:dict)->dict:
     "What a pole's lens came to: choice, rows, tier (and whether marked marginal), holdout numbers, its history."
@@ -107,7 +107,8 @@ def variant_outcomes(rows, index, pools, names, config, pool)->dict:
 
 def deciding_noise(ref:dict, new:dict)->list:
     "|change| of (test F1, calibration) at each iteration where a pole kept its lens choice and draw size."
-    same = [(a, b) for a, b in zip(ref["history"], new["history"]) if (a["samples"], a["lens"]) == (b["samples"], b["lens"])]
+    kept = lambda a, b: (a["samples"], a["lens"]) == (b["samples"], b["lens"])
+    same = [(a, b) for a, b in zip(ref["history"], new["history"]) if kept(a, b)]
     return [(abs(a["test_f1"] - b["test_f1"]), abs(a["calibration"] - b["calibration"])) for a, b in same]
 
 def changes(ref:list, new:list)->dict:
@@ -172,7 +173,8 @@ def main():
     names = [f"{s.dimension}_{p.split('_')[0]}" for s, p in poles]
     source = run_source(run, cache_dir=a.cache_dir)
     index, rows = pools_activations(pools, source)
-    variants = {"unchanged": lambda: rows, **{v: (lambda e=e, d=d: relative(rows, e, d)) for v, (e, d) in ROUNDINGS.items()},
+    variants = {"unchanged": lambda: rows,
+                **{v: (lambda e=e, d=d: relative(rows, e, d)) for v, (e, d) in ROUNDINGS.items()},
                 STRESS: lambda: isotropic(rows)}
     if not a.skip_bfloat16: variants[BF16] = lambda: bfloat16_rows(index, pools, config, a.cache_dir)
     saved = Path(a.out).with_suffix(".json")

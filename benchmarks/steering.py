@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
-from hatcat_stier.activations import extract_activations, load_model, pad_batch, tokenize
+from hatcat_stier.activations import extract_activations, load_model, pad_batch
+from hatcat_stier.options import RunOptions
 from hatcat_stier.pipeline import train_s_tier_simplexes
+from hatcat_stier.reading import tokenize
 from hatcat_stier.simplexes import POLE_NAMES, get_simplex, load_simplexes
 from hatcat_stier.use import Direction, SimplexFrame, load_lenses, read_states, steer
 
@@ -109,9 +111,9 @@ def main():
     start = time.perf_counter()
     model, tokenizer = load_model()
     simplexes = load_simplexes()
-    train_s_tier_simplexes([get_simplex(simplexes, d) for d in SIMPLEXES], "exponential", model=model,
-                           tokenizer=tokenizer, run_dir=a.run_dir, cache_dir=a.cache_dir, progress=False,
-                           layer_idx=12, reading="mean")  # one layer: a strength is one number at one place
+    options = RunOptions(layer=12, cache_dir=a.cache_dir)  # one layer: a strength is one number at one place
+    train_s_tier_simplexes([get_simplex(simplexes, d) for d in SIMPLEXES], options, a.run_dir, model=model,
+                           tokenizer=tokenizer, progress=False)
     lenses = load_lenses(a.run_dir)
     sections = []
     for dimension in SIMPLEXES:

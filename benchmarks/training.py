@@ -20,7 +20,10 @@ from threadpoolctl import threadpool_info
 from hatcat_stier.data_pool import pole_pool
 from hatcat_stier.lenses import Lens
 from hatcat_stier.fits import FitMemo
-from hatcat_stier.pipeline import STRATEGIES, ModelActivations, pool_arrays, pools_activations, train_arrays
+from hatcat_stier.options import RunOptions
+from hatcat_stier.pipeline import pool_arrays, pools_activations, train_arrays
+from hatcat_stier.schedule import STRATEGIES
+from hatcat_stier.source import ModelActivations
 from hatcat_stier.simplexes import POLE_NAMES, get_simplex, load_simplexes
 from hatcat_stier.trainer import DualAdaptiveTrainer, ExponentialAdaptiveTrainer
 
@@ -77,7 +80,7 @@ def memo_section(simplexes:list, cache_dir)->str:
     "Part 1: the demo's fits of seed 0, refitted every time and through one memo."
     poles = [(s, p) for s in simplexes for p in POLE_NAMES]
     pools = [pole_pool(simplexes, s, p) for s, p in poles]
-    index, acts = pools_activations(pools, ModelActivations(cache_dir=cache_dir, progress=False))
+    index, acts = pools_activations(pools, ModelActivations(RunOptions(layer=12, cache_dir=cache_dir), progress=False))
     named = [(f"{s.dimension}_{p}", pool_arrays(pool, index, acts)) for (s, p), pool in zip(poles, pools)]
     naive_s, asked, naive_out = demo_training(named, None)
     memo = FitMemo()
@@ -99,7 +102,8 @@ def main():
     simplexes = load_simplexes()
     dims = a.simplexes.split(",") if a.simplexes else [s.dimension for s in simplexes[:2]]
     pools = [pole_pool(simplexes, get_simplex(simplexes, d), p) for d in dims for p in POLE_NAMES]
-    index, acts = pools_activations(pools, ModelActivations(cache_dir=a.cache_dir, progress=False))
+    source = ModelActivations(RunOptions(layer=12, cache_dir=a.cache_dir), progress=False)
+    index, acts = pools_activations(pools, source)
     arrays = [pool_arrays(pool, index, acts) for pool in pools]
     threads = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
     rows, same = [], True

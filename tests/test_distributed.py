@@ -11,8 +11,8 @@ from conftest import ROOT, VENV_BIN
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
-SMALL = dict(max_samples=80, holdout_size=32, progress=False)
-VOLATILE = {"wall_seconds", "seconds", "train_seconds", "pricing", "extraction", "time per lens (s)"}  # timings
+VOLATILE = {"wall_seconds", "seconds", "train_seconds", "pricing", "extraction", "time per lens (s)",  # timings
+            "cache_dir"}  # where rows are kept, never what they are
 
 def valence()->list:
     from hatcat_stier.simplexes import get_simplex, load_simplexes
@@ -33,11 +33,16 @@ def run_files(run_dir)->dict:
     return out
 
 def configs(run_dir)->dict:
-    return {str(p.relative_to(run_dir)): json.loads(p.read_text()) for p in sorted(Path(run_dir).rglob("config.json"))}
+    return {str(p.relative_to(run_dir)): stable(json.loads(p.read_text()))
+            for p in sorted(Path(run_dir).rglob("config.json"))}
+
+def small(cache, strategy="exponential"):
+    from hatcat_stier.options import RunOptions
+    return RunOptions(strategy, max_samples=80, holdout_size=32, cache_dir=cache)
 
 @pytest.fixture(scope="module")
 def executor():
-    from hatcat_stier.pipeline import executor_for
+    from hatcat_stier.executors import executor_for
     ray.init(num_cpus=2, include_dashboard=False)
     yield executor_for("ray")
     ray.shutdown()
@@ -47,8 +52,8 @@ def local_comparison(tmp_path_factory):
     "One simplex, every strategy, on the local executor, with its own cache."
     from hatcat_stier.compare import compare_strategies
     root = tmp_path_factory.mktemp("local")
-    compare_strategies(valence(), run_dir=root / "run", cache_dir=root / "cache", score_transfer=False,
-                       **SMALL)
+    compare_strategies(valence(), options=small(root / "cache"), run_dir=root / "run", score_transfer=False,
+                       progress=False)
     return root / "run"
 
 @pytest.fixture(scope="module")
@@ -60,8 +65,8 @@ def ray_comparison(executor, tmp_path_factory):
         seen = 0
         def on_iteration_end(self, args, state, control): Iterations.seen += 1
     root = tmp_path_factory.mktemp("ray")
-    compare_strategies(valence(), run_dir=root / "run", cache_dir=root / "cache", score_transfer=False,
-                       executor=executor, callbacks=(Iterations(),), **SMALL)
+    compare_strategies(valence(), options=small(root / "cache"), run_dir=root / "run", score_transfer=False,
+                       executor=executor, callbacks=(Iterations(),), progress=False)
     return root, Iterations.seen
 
 def test_ray_comparison_equals_local(local_comparison, ray_comparison):
@@ -78,10 +83,11 @@ def test_ray_comparison_equals_local(local_comparison, ray_comparison):
 
 def test_a_ray_cache_serves_a_local_run(local_comparison, ray_comparison, tmp_path):
     "Shards written on Ray are the local path's: a local run on the Ray run's cache extracts nothing."
-    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
-    source = run_activations(cache_dir=ray_comparison[0] / "cache", progress=False)  # the comparisons' default
-    train_s_tier_simplexes(valence(), "baseline", run_dir=tmp_path / "run", source=source,
-                           max_samples=80, holdout_size=32, progress=False)
+    from hatcat_stier.pipeline import train_s_tier_simplexes
+    from hatcat_stier.source import ModelActivations
+    options = small(ray_comparison[0] / "cache", "baseline")
+    source = ModelActivations(options, progress=False)
+    train_s_tier_simplexes(valence(), options, tmp_path / "run", source=source, progress=False)
     assert source.extracted == 0 and source.load_seconds == 0.0  # the model was never loaded
     assert run_files(tmp_path / "run") == run_files(local_comparison / "seed-0" / "baseline")
 
@@ -99,7 +105,7 @@ def kill_new_workers_when(ready, old:set, kills:list, timeout:float=600):
 
 def test_killed_workers_lose_nothing(local_comparison, ray_comparison, executor, tmp_path):
     "Workers killed while extracting and while training are restarted, their tasks retried: the same lenses."
-    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
+    from hatcat_stier.pipeline import train_s_tier_simplexes
     run_dir, cache, kills, old = tmp_path / "run", tmp_path / "cache", [], ray_workers()
     extracting = lambda: (cache / "models.json").exists() and not list(cache.rglob("*.safetensors"))
     def chaos():
@@ -107,9 +113,7 @@ def test_killed_workers_lose_nothing(local_comparison, ray_comparison, executor,
         kill_new_workers_when(lambda: list(run_dir.glob("*/*/results.json")), old, kills)  # others still training
     watcher = threading.Thread(target=chaos, daemon=True)
     watcher.start()
-    source = run_activations(cache_dir=cache, progress=False, executor=executor)
-    train_s_tier_simplexes(valence(), "baseline", run_dir=run_dir, source=source,
-                           max_samples=80, holdout_size=32, progress=False)
+    train_s_tier_simplexes(valence(), small(cache, "baseline"), run_dir, executor=executor, progress=False)
     watcher.join(60)
     assert len(kills) == 2 and all(kills), kills
     assert run_files(run_dir) == run_files(local_comparison / "seed-0" / "baseline")
@@ -126,10 +130,13 @@ def test_unreachable_cluster_fails_before_any_work(tmp_path):
 def test_local_path_never_imports_ray(tmp_path):
     "The default executor trains a run without Ray in the process."
     code = ("import sys; from hatcat_stier import cli, compare, evaluate, use;"
-            "from hatcat_stier.pipeline import HashedWords, train_s_tier_simplexes as t;"
+            "from hatcat_stier.options import RunOptions;"
+            "from hatcat_stier.pipeline import train_s_tier_simplexes as t;"
             "from hatcat_stier.simplexes import get_simplex, load_simplexes;"
-            f"t([get_simplex(load_simplexes(), 'affect_valence')], run_dir={str(tmp_path / 'run')!r},"
-            "source=HashedWords(), max_samples=80, holdout_size=32, progress=False);"
+            "from hatcat_stier.testing import HashedWords;"
+            "o = RunOptions(layer=0, max_samples=80, holdout_size=32);"
+            f"t([get_simplex(load_simplexes(), 'affect_valence')], o, {str(tmp_path / 'run')!r},"
+            "source=HashedWords(), progress=False);"
             "assert 'ray' not in sys.modules, 'ray imported'")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

@@ -158,12 +158,15 @@ def test_report_overview_draws_in_chromium(tmp_path):
     if not CHROMIUM.exists(): pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
     import sys
     from hatcat_stier.compare import compare_strategies
-    from hatcat_stier.pipeline import HashedWords
+    from hatcat_stier.options import RunOptions
+    from hatcat_stier.testing import HashedWords
     from hatcat_stier.simplexes import load_simplexes
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from report_screenshot import screenshot
-    compare_strategies(load_simplexes()[:2], run_dir=tmp_path, max_samples=160, holdout_size=64, seeds=(0, 1),
-                       source=HashedWords(), progress=False)
+    words = HashedWords()
+    compare_strategies(load_simplexes()[:2], options=RunOptions(layer=0, max_samples=160, holdout_size=64),
+                       run_dir=tmp_path, seeds=(0, 1), source=words, read=lambda prompts, meta: words(prompts),
+                       progress=False)
     ARTIFACTS.mkdir(exist_ok=True)
     distributions, gap, curves, heatmap = screenshot(tmp_path / "report.html", ARTIFACTS / "report_overview.png")
     lenses = 2 * 3 * 3 * 2  # simplexes x poles x strategies x seeds

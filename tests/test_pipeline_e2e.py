@@ -83,16 +83,17 @@ def test_show_prints_the_run(reference_run):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    from hatcat_stier.pipeline import train_s_tier_simplexes
     from hatcat_stier.cli import select_simplexes
+    from hatcat_stier.options import RunOptions
+    from hatcat_stier.pipeline import train_s_tier_simplexes
     from hatcat_stier.trainer import TrainerCallback
     class KillAtThirdLens(TrainerCallback):
         seen = 0
         def on_train_begin(self, args, state, control):
             self.seen += 1
             if self.seen == 3: os.kill(os.getpid(), signal.SIGKILL)  # as abrupt as a crash or the OOM killer
-    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline",
-                           run_dir=sys.argv[1], cache_dir=sys.argv[2], max_samples=160, holdout_size=64,
+    options = RunOptions("baseline", max_samples=160, holdout_size=64, cache_dir=sys.argv[2])
+    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), options, sys.argv[1],
                            callbacks=(KillAtThirdLens(),))
 """)
 
@@ -133,25 +134,29 @@ def test_retrain_failed_touches_only_lenses_below_the_tier(reference_run, cache_
 def test_warm_run_loads_no_model_and_fits_nothing(reference_run, cache_dir, tmp_path):
     "Every prompt cached and every draw fitted before: the model is not loaded, no lens is fitted, nothing differs."
     from hatcat_stier.cli import select_simplexes
-    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
-    source = run_activations(cache_dir=cache_dir, progress=False)
-    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline", run_dir=tmp_path,
-                           max_samples=160, holdout_size=64, source=source, progress=False)
+    from hatcat_stier.options import RunOptions
+    from hatcat_stier.pipeline import train_s_tier_simplexes
+    from hatcat_stier.source import ModelActivations
+    options = RunOptions("baseline", max_samples=160, holdout_size=64, cache_dir=cache_dir)
+    source = ModelActivations(options, progress=False)
+    train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), options, tmp_path,
+                           source=source, progress=False)
     assert (source.model, source.tokenizer, source.load_seconds, source.extracted) == (None, None, 0.0, 0)
     assert source.fits.misses == 0 and source.fits.hits > 0  # the reference run's fits, from the shared cache
     assert pole_results(tmp_path) == pole_results(reference_run[0])
 
 def test_resume_in_another_dtype_is_refused(reference_run, cache_dir, tmp_path):
     from hatcat_stier.cli import select_simplexes
-    from hatcat_stier.pipeline import run_activations, train_s_tier_simplexes
+    from hatcat_stier.options import RunOptions
+    from hatcat_stier.pipeline import train_s_tier_simplexes
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run[0], run_dir)
     shutil.rmtree(run_dir / "affect_valence" / "positive_pole")
     other = "float32" if default_dtype() == "bfloat16" else "bfloat16"
-    source = run_activations(cache_dir=cache_dir, dtype=other, progress=False)
+    options = RunOptions("baseline", max_samples=160, holdout_size=64, cache_dir=cache_dir, dtype=other)
     with pytest.raises(ValueError, match=f"dtype: run has '{default_dtype()}', asked for '{other}'"):
-        train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), "baseline",
-                               run_dir=run_dir, max_samples=160, holdout_size=64, source=source, progress=False)
+        train_s_tier_simplexes(select_simplexes("affect_valence,aspiration/social_mobility"), options, run_dir,
+                               progress=False)
     assert not (run_dir / "affect_valence" / "positive_pole").exists()  # refused before any training
 
 @pytest.mark.parametrize("args, code, message", [
@@ -307,21 +312,24 @@ def test_cli_device_dtype_batch_size_and_chat_template_reach_the_run(tmp_path, c
 def test_batch_size_dtype_and_chat_template_reach_extraction_and_the_cache(tmp_path):
     "Batches of the asked size; bfloat16 and chat-wrapped prompts get their own stores, separate from float32 raw text."
     import torch
-    from hatcat_stier.pipeline import ModelActivations
+    from hatcat_stier.options import RunOptions
+    from hatcat_stier.source import ModelActivations
     prompts = ["I feel calm.", "The invoice is late.", "We won the match!", "Rain again.", "She smiled."]
-    plain = ModelActivations(cache_dir=tmp_path, batch_size=2, dtype="float32", progress=False)
+    options = RunOptions(layer=12, cache_dir=tmp_path, batch_size=2, dtype="float32")
+    plain = ModelActivations(options, progress=False)
     plain._load()
     calls = []
     hook = plain.model.get_input_embeddings().register_forward_hook(lambda m, a, out: calls.append(len(out)))
     raw = plain(prompts)
-    wrapped = ModelActivations(plain.model, plain.tokenizer, tmp_path, chat_template=True, progress=False)(prompts)
+    wrapped = ModelActivations(RunOptions(layer=12, cache_dir=tmp_path, chat_template=True), plain.model,
+                               plain.tokenizer, progress=False)(prompts)
     fresh = plain(prompts, cached=False)  # to time extraction: the model runs again, counted nowhere
     hook.remove()
     # raw in batches of 2; the wrapped prompts are new to the cache; the fresh pass runs the raw ones again
     assert calls == [2, 2, 1] + [5] + [2, 2, 1], calls
     assert np.allclose(fresh, raw, atol=1e-5) and plain.extracted == len(prompts)
     assert not np.allclose(raw, wrapped)
-    half = ModelActivations(cache_dir=tmp_path, dtype="bfloat16", progress=False)
+    half = ModelActivations(RunOptions(layer=12, cache_dir=tmp_path, dtype="bfloat16"), progress=False)
     half(prompts)
     assert half.identity()["dtype"] == "bfloat16" and half.model.dtype == torch.bfloat16
     assert half.extracted == len(prompts)  # bfloat16 weights: their own model_id, their own store
