@@ -10,8 +10,9 @@ __all__ = ['DEFAULT_MODEL_PACKAGE', 'GEMMA_PACKAGE', 'EMBEDDED_MODELS', 'BLOCK_P
            'weight_files', 'source_fingerprint', 'check_prompts', 'max_tokens', 'check_pooling', 'pool',
            'span_mask', 'num_layers', 'check_layers', 'Layout', 'model_layout', 'hidden_states_at',
            'reference_hidden_states', 'pad_batch', 'token_batches', 'gpu_token_budget',
-           'default_token_budget', 'extract_activations', 'as_user_turn', 'prompt_key', 'shard_rows',
-           'read_shard', 'KeyIndex', 'ShardStore', 'cache_key', 'ActivationCache', 'ForwardCounter']
+           'default_token_budget', 'extract_readings', 'extract_activations', 'as_user_turn', 'prompt_key',
+           'shard_rows', 'read_shard', 'KeyIndex', 'ShardStore', 'cache_key', 'ActivationCache',
+           'ForwardCounter']
 
 # %% ../nbs/04_activations.ipynb #482408df
 import hashlib, importlib, importlib.util, json, os, re, uuid, warnings
@@ -385,23 +386,22 @@ def default_token_budget(model, kept:int=1, # layers whose states a pass keeps
     return gpu_token_budget(model.config.get_text_config(), model.dtype, memory, weights, kept)
 
 # %% ../nbs/04_activations.ipynb #2c2a11cf
-def extract_activations(model, tokenizer, prompts, # causal LM, its tokenizer, a list of str
-                        device=None, # where the inputs go; None = the model's own device
-                        layer_idx=12, # hidden_states index (0 = embeddings), or a list of them
-                        pooling:str="mean", # "mean" over real tokens, or "last" real token
-                        batch_size:int|None=None, # most prompts per pass; given alone, a fixed count
-                        token_budget:int|None=None, # most padded tokens per pass; None = `default_token_budget`
-                                                    # (none at all when a batch_size is given alone)
-                        progress:bool|None=None, # show a progress bar; None = when there are over 8 batches
-                        max_length:int|None=None, # truncate longer prompts; None = the model's limit
-                        reading:str|tuple="mean", # "mean", "template" or "last-K" (`reading_ids`), or a tuple of
-                                                  # readings of the same text: {reading: result} from one pass
-                       ):
-    "Pooled float32 activations, one row per prompt in order: (n, hidden), or {layer: array} for a list of layers."
+def extract_readings(model, tokenizer, prompts, # causal LM, its tokenizer, a list of str
+                     readings:tuple, # readings of the same text (`reading_ids`): 'mean' alone, or template readings
+                     device=None, # where the inputs go; None = the model's own device
+                     layer_idx=12, # hidden_states index (0 = embeddings), or a list of them
+                     pooling:str="mean", # "mean" over real tokens, or "last" real token
+                     batch_size:int|None=None, # most prompts per pass; given alone, a fixed count
+                     token_budget:int|None=None, # most padded tokens per pass; None = `default_token_budget`
+                                                 # (none at all when a batch_size is given alone)
+                     progress:bool|None=None, # show a progress bar; None = when there are over 8 batches
+                     max_length:int|None=None, # truncate longer prompts; None = the model's limit
+                    )->dict:
+    "{reading: rows} from one pass: float32 rows (n, hidden) per reading, or {layer: rows} for a list of layers."
     layers, prompts = check_layers(model, layer_idx), check_prompts(prompts)
-    readings = [check_reading(r) for r in (reading if isinstance(reading, tuple) else [reading])]
+    readings = [check_reading(r) for r in readings]
     if len({r == "mean" for r in readings}) > 1:
-        raise ValueError(f"readings of one pass read one text: 'mean' alone, or template readings; got {reading!r}")
+        raise ValueError(f"readings of one pass read one text: 'mean' alone, or template readings; got {readings!r}")
     check_pooling(pooling)
     for name, value in (("batch_size", batch_size), ("token_budget", token_budget)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 1):
@@ -423,8 +423,14 @@ def extract_activations(model, tokenizer, prompts, # causal LM, its tokenizer, a
             for r in readings:
                 read = span_mask(mask, [spans[r][i] for i in rows])
                 for l, h in states.items(): out[r][l][rows] = pool(h, read, pooling).cpu().numpy()
-    shaped = {r: o if _many(layer_idx) else o[layers[0]] for r, o in out.items()}
-    return shaped if isinstance(reading, tuple) else shaped[reading]
+    return {r: o if _many(layer_idx) else o[layers[0]] for r, o in out.items()}
+
+def extract_activations(model, tokenizer, prompts, # causal LM, its tokenizer, a list of str
+                        reading:str="mean", # "mean", "template" or "last-K" (`reading_ids`)
+                        **kwargs, # device, layer_idx, pooling, batch_size, token_budget, progress, max_length
+                       ):
+    "Pooled float32 activations, one row per prompt in order: (n, hidden), or {layer: array} for a list of layers."
+    return extract_readings(model, tokenizer, prompts, (reading,), **kwargs)[reading]
 
 # %% ../nbs/04_activations.ipynb #0e3b1a21
 def as_user_turn(tokenizer, prompts:list)->list:
@@ -662,8 +668,8 @@ class ActivationCache:
         layers, prompts = check_layers(model, layer_idx), check_prompts(prompts)
         mid = cache_key(model_id(model), next(model.parameters()).device.type, max_length)
         readings = (reading, *[r for r in also if r != reading])
-        run = lambda texts: extract_activations(model, tokenizer, texts, layer_idx=layers, pooling=pooling,
-                                                max_length=max_length, progress=False, reading=readings, **kwargs)
+        run = lambda texts: extract_readings(model, tokenizer, texts, readings, layer_idx=layers, pooling=pooling,
+                                             max_length=max_length, progress=False, **kwargs)
         self.fill(mid, prompts, layers, pooling, readings, lambda chunks: map(run, chunks), progress=progress,
                   chunk=chunk)
         keys = [prompt_key(p) for p in prompts]

@@ -4,12 +4,11 @@
 
 # %% auto #0
 __all__ = ['RESULT_FIELDS', 'HISTORY_FIELDS', 'TIER_COLORS', 'STRATEGY_STYLES', 'SPARE_STYLES', 'SAMPLE_TICKS',
-           'TRACES_PER_RUN', 'SUMMARY_COLUMNS', 'POLE_ORDER', 'REPORT_STYLE', 'lens_key', 'lens_label',
-           'run_name', 'activation_result', 'strategy_style', 'strategy_traces', 'lens_traces',
-           'convergence_figure', 'summary_row', 'summary_html', 'distribution_figure', 'gap_figure',
-           'by_size', 'mean_curve', 'learning_curve_figure', 'holdout_grid', 'heatmap_figure',
-           'overview_figures', 'overview_widget', 'lens_runs', 'figures_for', 'markdown_table_html',
-           'report_html', 'LiveTrainingPlot', 'replay']
+           'TRACES_PER_RUN', 'SUMMARY_COLUMNS', 'REPORT_STYLE', 'lens_key', 'lens_label', 'run_name',
+           'activation_result', 'strategy_style', 'strategy_traces', 'lens_traces', 'convergence_figure',
+           'summary_row', 'summary_html', 'distribution_figure', 'gap_figure', 'by_size', 'mean_curve',
+           'learning_curve_figure', 'holdout_grid', 'heatmap_figure', 'overview_figures', 'overview_widget',
+           'lens_runs', 'figures_for', 'markdown_table_html', 'report_html', 'LiveTrainingPlot', 'replay']
 
 # %% ../nbs/07_live.ipynb #4f155f91
 import html
@@ -23,6 +22,7 @@ from fastcore.basics import patch
 from plotly.subplots import make_subplots
 
 from .schedule import TIER_NAMES
+from .simplexes import POLE_NAMES
 from .storage import write_atomic
 from .trainer import TrainerCallback, TrainerControl, TrainerState, tier_label
 
@@ -245,15 +245,13 @@ def learning_curve_figure(by_strategy:dict, # strategy -> finished runs' results
     return fig
 
 # %% ../nbs/07_live.ipynb #0a7c1e0a
-POLE_ORDER = ("negative_pole", "neutral_homeostasis", "positive_pole")
-
 def holdout_grid(results:list)->tuple:
     "(dimensions, poles, mean holdout F1 per [dimension][pole], None where no lens) of finished runs."
     cells = {}
     for r in map(activation_result, results):
         if r.get("holdout"): cells.setdefault(lens_key(r.get("tags"), r["concept_name"]), []).append(r["holdout"]["f1"])
     dims = list(dict.fromkeys(d for d, _ in cells))
-    poles = [p for p in POLE_ORDER if any(q == p for _, q in cells)] + sorted({q for _, q in cells} - set(POLE_ORDER))
+    poles = [p for p in POLE_NAMES if any(q == p for _, q in cells)] + sorted({q for _, q in cells} - set(POLE_NAMES))
     z = [[float(np.mean(cells[d, p])) if (d, p) in cells else None for p in poles] for d in dims]
     return dims, poles, z
 

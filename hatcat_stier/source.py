@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.basics import patch
 
 from .activations import (
-    ActivationCache, as_user_turn, cache_key, check_layers, dtype_choice, extract_activations, load_model,
+    ActivationCache, as_user_turn, cache_key, check_layers, dtype_choice, extract_readings, load_model,
     load_tokenizer, model_id, num_layers, source_fingerprint)
 from .executors import LocalExecutor, as_executor
 from .fits import FitMemo
@@ -136,8 +136,8 @@ def forward_rows(source:ModelActivations, # its model is loaded on first need
     texts, layers, readings = job
     source._load()
     o = source.options
-    return extract_activations(source.model, source.tokenizer, texts, source.device, layers, o.pooling,
-                               o.batch_size, progress=False, reading=readings, token_budget=o.token_budget)
+    return extract_readings(source.model, source.tokenizer, texts, readings, source.device, layers, o.pooling,
+                            o.batch_size, o.token_budget, progress=False)
 
 @patch
 def _rows(self:ModelActivations, prompts:list, layers, reading:str, cached:bool, fetch:bool=True):
