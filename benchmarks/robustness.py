@@ -12,13 +12,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"00_schedule": "schedule and tier arguments", "00a_storage": "files (JSON, atomic writes)",
-         "01_simplexes": "simplex definitions", "02_data_pool": "data pool arguments",
-         "03_activations": "models, prompts, cache shards", "04_lenses": "lens inputs and metrics",
-         "05_trainer": "trainer settings and data", "06_live": "results shown live", "07_pipeline": "runs and resumes",
-         "07a_compare": "comparisons (seeds, modes, pairs)", "07b_distributed": "Ray addresses",
-         "08_cli": "command-line arguments", "09_use": "lenses in use", "10_draft": "drafting material",
-         "11_evaluate": "transfer sets and mappings", "test_pipeline_e2e": "command line, real model",
-         "test_trust": "results files"}
+         "01_simplexes": "simplex definitions", "02_data_pool": "data pool arguments", "03_reading": "readings",
+         "04_activations": "models, prompts, cache shards", "05_lenses": "lens inputs and metrics",
+         "06_trainer": "trainer settings and data", "07_live": "results shown live", "08_options": "run options",
+         "09_runs": "run folders and configurations", "10_executors": "executors", "10a_distributed": "Ray addresses",
+         "11_source": "activation sources", "12_pipeline": "runs and resumes",
+         "13_compare": "comparisons (seeds, modes, pairs)", "14_use": "lenses in use",
+         "15_evaluate": "transfer sets and mappings", "16_draft": "drafting material", "17_doctor": "model checks",
+         "18_cli": "command-line arguments", "test_pipeline_e2e": "command line, real model",
+         "test_architectures": "architectures", "test_trust": "results files"}
 # one expected failure each; `(dict(` is an entry of a list of bad settings tried in a loop
 PATTERN = re.compile(r"test_fail\(|test_warns\(|pytest\.raises\(|^\s*\(dict\(", re.M)
 
@@ -60,6 +62,7 @@ def report()->str:
               f"| kill points resumed (SIGKILL, real model) | {len(kills)} |"]
     lines += ["", "Kill points: " + "; ".join(kills) + ". In the notebooks, a pole deleted or with its lens missing or "
               "cut short is trained again on resume, and a resume with another dtype is refused."]
+
     return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def thresholds(self:DualAdaptiveTrainer, iteration:int)->tuple:
     return tier, tier.spec.min_f1, tier.spec.min_calibration if gates_calibration else 0.0
 
 # %% ../nbs/06_trainer.ipynb #b2c3d002
-CALIBRATION_BAND = 0.005  # calibration noise under rounding-sized changes of the activations (benchmarks/stability.py)
+CALIBRATION_BAND = 0.005  # above 99 % of the calibration noise a rounding of the rows caused (stability.py)
 
 def tier_check(f1:float, # test F1 of the draw
                f1_range:tuple, # (lowest, highest) F1 one changed prediction gives (`f1_flip_range`)
