@@ -27,7 +27,8 @@ def default_cache_dir()->Path:
 def model_name(model)->str:
     "How a run's config names `model`: 'default', a name or path, or a loaded model's own name."
     if model is None: return "default"
-    return model if isinstance(model, (str, Path)) and str(model) else model.config._name_or_path
+    if isinstance(model, (str, Path)): return str(model)
+    return model.config._name_or_path or model.config.model_type  # a model built from a config has no path
 
 class ModelActivations:
     "prompts -> rows of one model, read as a run's options say, through an `ActivationCache`; loads lazily."

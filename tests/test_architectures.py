@@ -8,8 +8,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from hatcat_stier.activations import (
-    POOLINGS, ForwardCounter, extract_activations, model_layout, num_layers, pad_batch, pool,
-    reference_hidden_states, tokenize)
+    ForwardCounter, extract_activations, model_layout, num_layers, pad_batch, pool, reference_hidden_states)
+from hatcat_stier.reading import POOLINGS, tokenize
 from hatcat_stier.use import (
     Direction, SimplexFrame, export_control_vector, monitor_generate, read_control_gguf, steer)
 
