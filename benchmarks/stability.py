@@ -10,12 +10,20 @@ bfloat16 is judged by a rule fixed in advance: not worse when, paired over poles
 of (bfloat16 - float32) is above -0.01 for both holdout F1 and holdout calibration.
 
     .venv/bin/python benchmarks/stability.py [--run runs/demo/falloff] [--cache-dir .cache/activations] [--workers 2]
+                                             [--variants rounding,stress,bfloat16] [--device cuda]
 
 The bfloat16 rows come from the model loaded in bfloat16 where the machine computes in it natively (a GPU, or a
 CPU with bf16 units), through the activation cache. Elsewhere bfloat16 matrix products run a hundred times slower
 than float32 ones, so its rounding is emulated: the weights and every module's output rounded to bfloat16, the
 arithmetic in float32 (rows saved under the cache folder). On 256 of the demo's prompts that moves a row by 0.58 %
-of its norm (median) where a native bfloat16 pass moves it by 1.0 %: the emulation understates the rounding.
+of its norm (median) where a native bfloat16 pass moves it by 1.0 %: the emulation understates the rounding, and on
+2 cores it takes hours. The page's bfloat16 rows are native: extracted on a GPU machine with the demo's run
+configuration, and merged in here with its float32 rows (a variant of their own: the same lenses, a different
+device):
+
+    benchmarks/stability.py --run RUN --cache-dir /tmp/cache --device cuda --variants bfloat16 --out gpu  # there
+    benchmarks/stability.py --resume --merge gpu.json --variants rounding,stress                        # here
+
 `--resume` keeps the variants an earlier run of the same code saved in the output.
 """
 import argparse, json, os, platform, sys, time
@@ -30,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this che
 from hatcat_stier.activations import cpu_has_bf16, extract_activations, load_model, num_layers
 from hatcat_stier.compare import pole_interval
 from hatcat_stier.data_pool import pole_pool
-from hatcat_stier.pipeline import pool_arrays, pools_activations, run_source, train_arrays
+from hatcat_stier.pipeline import pool_arrays, pools_activations, train_arrays
 from hatcat_stier.reading import LAYER_READINGS, candidate_layers, combine_layers
 from hatcat_stier.runs import load_run
 from hatcat_stier.source import ModelActivations
@@ -42,6 +50,7 @@ ROUNDINGS = {"x(1 + 0.001 z), draw 1": (0.001, 1), "x(1 + 0.001 z), draw 2": (0.
              "x(1 + 0.004 z), draw 1": (0.004, 1), "x(1 + 0.004 z), draw 2": (0.004, 2)}
 STRESS, BF16 = "isotropic noise, 1 % of the row norm", "bfloat16 extraction"
 MARGIN = 0.01  # the non-inferiority margin of the bfloat16 rule
+COMPACT = (",", ":")  # the outcomes JSON holds every lens's history: megabytes when indented
 
 def relative(rows, scale:float, seed:int):
     "Each element times (1 + scale z), z standard normal."
@@ -78,12 +87,21 @@ def emulated_rows(prompts:list, config, folder:Path)->np.ndarray:
     np.save(path, rows)
     return rows
 
-NATIVE = torch.cuda.is_available() or cpu_has_bf16()  # else bfloat16 is emulated
+def native(config)->bool:
+    "Whether the run's device computes in bfloat16 natively (else bfloat16 is emulated)."
+    return torch.device(config.device).type == "cuda" or cpu_has_bf16()
 
-def bfloat16_rows(index:dict, pools:list, config, cache_dir)->np.ndarray:
+def extracted_on(config)->str:
+    "The device a variant's rows came from, in words."
+    if torch.device(config.device).type == "cuda": return torch.cuda.get_device_name(config.device)
+    cpu = [l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+           if l.startswith("model name")] if Path("/proc/cpuinfo").exists() else [platform.machine()]
+    return f"{cpu[0]}, {os.cpu_count()} cores"
+
+def bfloat16_rows(index:dict, pools:list, config)->np.ndarray:
     "The rows of a bfloat16 extraction: native where the machine computes in it, else `emulated_rows`."
-    if not NATIVE: return emulated_rows(list(index), config, Path(cache_dir) / "bfloat16-emulated")
-    return pools_activations(pools, ModelActivations(replace(config, dtype="bfloat16", cache_dir=cache_dir)))[1]
+    if not native(config): return emulated_rows(list(index), config, Path(config.cache_dir) / "bfloat16-emulated")
+    return pools_activations(pools, ModelActivations(replace(config, dtype="bfloat16")))[1]
 
 def outcome(results:dict)->dict:
     "What a pole's lens came to: choice, rows, tier (and whether marked marginal), holdout numbers, its history."
@@ -141,50 +159,66 @@ def markdown(report:dict)->str:
     "The benchmark's page: the table, the deciding scores' noise, the reference's quality, the bfloat16 verdict."
     rounding = [c for v, by in report["changes"].items() if v in ROUNDINGS for c in by.values()]
     lines = [f"## Stability of lenses and tiers ({report['poles']} poles, seed {report['seed']}, falloff, "
-             f"reading {report['reading']})", "", *table(report), "",
-             f"Noise of the deciding scores under the rounding-shaped changes, at iterations that kept their lens "
-             f"and draw: test F1 up to {max(c['noise_f1'] for c in rounding):.4f}, calibration up to "
-             f"{max(c['noise_calibration'] for c in rounding):.4f}.", "",
-             "Unchanged rows: " + "; ".join(f"{s} mean holdout F1 {m['holdout_f1']:.4f}, calibration "
-                                           f"{m['holdout_calibration']:.4f}, {m['marginal']} tiers marked marginal"
-                                           for s, m in report["reference"].items()) + "."]
+             f"reading {report['reading']})", "", *table(report), ""]
+    if rounding:
+        lines += [f"Noise of the deciding scores under the rounding-shaped changes, at iterations that kept their "
+                  f"lens and draw: test F1 up to {max(c['noise_f1'] for c in rounding):.4f}, calibration up to "
+                  f"{max(c['noise_calibration'] for c in rounding):.4f}.", ""]
+    lines += ["Unchanged rows: " + "; ".join(f"{s} mean holdout F1 {m['holdout_f1']:.4f}, calibration "
+                                            f"{m['holdout_calibration']:.4f}, {m['marginal']} tiers marked marginal"
+                                            for s, m in report["reference"].items()) + "."]
     if BF16 in report["changes"]:
         verdict = report["bfloat16"]
         lines += ["", f"bfloat16 ({verdict['rows']} rows) against float32, paired by pole: " + "; ".join(
             f"{s} holdout F1 {interval(p['holdout_f1'])}, calibration {interval(p['holdout_calibration'])}"
             for s, p in verdict["paired"].items()) + f". Rule (lower ends above -{MARGIN}): "
             + ("holds" if verdict["holds"] else "does not hold") + "."]
-    return "\n".join(lines + ["", report["machine"]]) + "\n"
+    return "\n".join(lines + ["", "Where each set of rows came from:", ""]
+                     + [f"- {v}: {w}" for v, w in report["made"].items()]) + "\n"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/demo/falloff", help="a comparison folder the demo wrote")
     ap.add_argument("--cache-dir", default=".cache/activations")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--skip-bfloat16", action="store_true", help="leave out the bfloat16 rows")
+    ap.add_argument("--variants", default="rounding,stress,bfloat16",
+                    help="which changed rows to train on, besides the unchanged ones (comma-separated)")
+    ap.add_argument("--device", default=None, help="extract on this device (default: the run's own)")
     ap.add_argument("--out", default=str(HERE / "stability"))
     ap.add_argument("--resume", action="store_true", help="keep the variants saved in --out's JSON")
+    ap.add_argument("--merge", default=None, help="a JSON this script wrote on another machine (a GPU, say): its "
+                    "variants join these, and its unchanged rows become one more variant")
     a = ap.parse_args()
     start, run = time.perf_counter(), Path(a.run) / "seed-0" / "exponential"
     config, simplexes = load_run(run)
+    config = replace(config, cache_dir=a.cache_dir, device=a.device or config.device)
     poles = [(s, p) for s in simplexes for p in POLE_NAMES]
     pools = [pole_pool(simplexes, s, p, max_samples=config.max_samples, seed=config.seed,
                        holdout_size=config.holdout_size) for s, p in poles]
     names = [f"{s.dimension}_{p.split('_')[0]}" for s, p in poles]
-    source = run_source(run, cache_dir=a.cache_dir)
-    index, rows = pools_activations(pools, source)
-    variants = {"unchanged": lambda: rows,
-                **{v: (lambda e=e, d=d: relative(rows, e, d)) for v, (e, d) in ROUNDINGS.items()},
-                STRESS: lambda: isotropic(rows)}
-    if not a.skip_bfloat16: variants[BF16] = lambda: bfloat16_rows(index, pools, config, a.cache_dir)
+    index, rows = pools_activations(pools, ModelActivations(config))
+    groups = {"rounding": {v: (lambda e=e, d=d: relative(rows, e, d)) for v, (e, d) in ROUNDINGS.items()},
+              "stress": {STRESS: lambda: isotropic(rows)},
+              "bfloat16": {BF16: lambda: bfloat16_rows(index, pools, config)}}
+    variants = {"unchanged": lambda: rows}
+    for group in a.variants.split(","): variants.update(groups[group])
     saved = Path(a.out).with_suffix(".json")
-    outcomes = json.loads(saved.read_text())["outcomes"] if a.resume and saved.exists() else {}
+    kept = json.loads(saved.read_text()) if a.resume and saved.exists() else {"outcomes": {}, "made": {}}
+    outcomes, made = kept["outcomes"], kept["made"]
     with ProcessPoolExecutor(a.workers) as pool:
         for v, make in variants.items():
             if v in outcomes: continue
             outcomes[v] = variant_outcomes(make(), index, pools, names, config, pool)
-            saved.write_text(json.dumps({"outcomes": outcomes}, indent=1) + "\n")  # an interruption keeps it
+            bf16 = f", {'native' if native(config) else 'emulated'} bfloat16" if v == BF16 else ""
+            made[v] = f"{time.strftime('%Y-%m-%d')}, rows from {extracted_on(config)}{bf16}"
+            saved.write_text(json.dumps({"outcomes": outcomes, "made": made}, separators=COMPACT))  # kept if stopped
             print(f"{v}: {time.perf_counter() - start:.0f} s", flush=True)
+    if a.merge:
+        other = json.loads(Path(a.merge).read_text())
+        for v, o in other["outcomes"].items():
+            key = f"float32, {other['made'][v].split('rows from ')[1]}" if v == "unchanged" else v
+            outcomes.setdefault(key, o)
+            made.setdefault(key, other["made"][v])
     ref = outcomes.pop("unchanged")
     report = {"poles": len(poles), "seed": config.seed, "reading": config.reading,
               "changes": {v: {s: changes(ref[s], o[s]) for s in STRATEGIES} for v, o in outcomes.items()},
@@ -194,11 +228,10 @@ def main():
     if BF16 in outcomes:
         by = {s: paired(ref[s], outcomes[BF16][s]) for s in STRATEGIES}
         report["bfloat16"] = {"paired": by, "holds": all(p["ci"][0] > -MARGIN for m in by.values() for p in m.values()),
-                              "rows": "native" if NATIVE else "emulated"}
-    report["machine"] = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
-                         f"{os.cpu_count()} cores, {a.workers} workers, in {time.perf_counter() - start:.0f} s.")
-    Path(a.out).with_suffix(".json").write_text(json.dumps({**report, "outcomes": {"unchanged": ref, **outcomes}},
-                                                           indent=1) + "\n")
+                              "rows": "native" if "native" in made[BF16] else "emulated"}
+    report["made"] = made
+    everything = {**report, "outcomes": {"unchanged": ref, **outcomes}}
+    Path(a.out).with_suffix(".json").write_text(json.dumps(everything, separators=COMPACT))
     Path(a.out).with_suffix(".md").write_text(markdown(report))
     print(markdown(report))
 

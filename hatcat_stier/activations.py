@@ -110,9 +110,8 @@ def _default_dtype(device:torch.device)->tuple:
         if torch.cuda.is_bf16_supported(): return torch.bfloat16, "the GPU supports bfloat16"
         return torch.float16, "the GPU has no bfloat16"
     if device.type != "cpu": return torch.float16, f"the default on {device.type}"
-    if cpu_has_bf16():  # faster, but measured to cost lens quality: see benchmarks/dtype.py
-        return torch.float32, ("the CPU has bfloat16 units, but lenses on bfloat16 activations measured worse "
-                               "(benchmarks/dtype.py); --dtype bfloat16 trades that for speed")
+    if cpu_has_bf16():
+        return torch.bfloat16, "the CPU has bfloat16 units (measured not worse: benchmarks/stability.md)"
     return torch.float32, "the CPU has no native bfloat16 matrix units"
 
 def dtype_choice(device=None, # "cpu", "cuda", "cuda:1", a torch.device; None picks CUDA when present
