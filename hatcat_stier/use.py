@@ -21,7 +21,6 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 from fastcore.basics import patch
-from IPython.display import HTML
 from safetensors.numpy import save as safetensors_bytes
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -33,6 +32,7 @@ from .reading import LAYER_READINGS, combine_layers, reading_ids, tokenize
 from .runs import load_run
 from .simplexes import POLE_NAMES, slug
 from .storage import write_atomic, write_json
+from .tables import markdown_table
 
 # %% ../nbs/14_use.ipynb #d847601a
 def linear_part(lens:Lens, # a fitted lens of any kind
@@ -216,10 +216,9 @@ def summary(self:TokenScores)->dict:
 @patch
 def _repr_markdown_(self:TokenScores):
     name = lambda k: " / ".join(k) if isinstance(k, tuple) else str(k)
-    rows = [f"| {name(k)} | {s['mean']:.3f} | {s['max']:.3f} | {s['last_window']:.3f} |"
-            for k, s in self.summary().items()]
-    return "\n".join([f"{len(self.tokens)} tokens, window {self.window}", "",
-                      "| lens | mean | max | last window |", "|---|---|---|---|", *rows])
+    rows = [[name(k), *(f"{s[c]:.3f}" for c in ("mean", "max", "last_window"))] for k, s in self.summary().items()]
+    return f"{len(self.tokens)} tokens, window {self.window}\n\n" + markdown_table(
+        ["lens", "mean", "max", "last window"], rows)
 
 # %% ../nbs/14_use.ipynb #43f8b2e3
 def _reading(tokenizer, ids, states, lenses, window, calibration)->TokenScores:
@@ -320,8 +319,9 @@ def training_prompts(run_dir, dimension:str, pole:str)->tuple:
     return list(pool["train_prompts"]), [int(v) for v in pool["train_labels"]]
 
 # %% ../nbs/14_use.ipynb #0518d034
-def show_tokens(reading:TokenScores, key)->HTML:
-    "The text with each token's background shaded by `key`'s probability: white at 0, red at 1."
+def show_tokens(reading:TokenScores, key):
+    "The text with each token's background shaded by `key`'s probability: white at 0, red at 1, as notebook HTML."
+    from IPython.display import HTML  # a notebook's; the command line and the doctor never need it
     spans = [f'<span title="{p:.2f}" style="background: rgba(214, 39, 40, {p:.2f})">{html.escape(t)}</span>'
              for t, p in zip(reading.tokens, reading.probs(key))]
     return HTML(f'<div style="white-space: pre-wrap; line-height: 1.9">{"".join(spans)}</div>')
