@@ -27,6 +27,7 @@ from .data_pool import pole_pool
 from .schedule import STRATEGIES, check_choice, tier_score
 from .simplexes import POLE_NAMES
 from .storage import read_json, write_atomic, write_json
+from .tables import markdown_table
 
 # %% ../nbs/13_compare.ipynb #c0a00007
 MEASURES = {"holdout F1": lambda r: r["holdout_f1"], "holdout calibration": lambda r: r["holdout_calibration"],
@@ -104,22 +105,18 @@ def paired_table(paired:dict, # "a vs b" -> {measure: `paired_difference`}
                 )->str:
     "The paired differences as a markdown table: one row per measure, one column per pair."
     names = list(paired)
-    lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {m} | " + " | ".join(fmt_interval(m, paired[n][m], signed=True) for n in names) + " |"
-              for m in next(iter(paired.values()))]
-    return "\n".join(lines)
+    rows = [[m, *(fmt_interval(m, paired[n][m], signed=True) for n in names)] for m in next(iter(paired.values()))]
+    return markdown_table(["measure", *names], rows, right=len(names))
 
 def hypothesis_table(rows:list, base:str="baseline", target:str="exponential", **kwargs)->str:
     "The design's hypothesis rows: its expectation, each strategy's mean with its interval, the paired difference."
-    head = f"| measure | design expects | {base} | {target} | {target} − {base} (paired) |"
-    lines = [head, "|---|---|---:|---:|---:|"]
-    for m, expected in HYPOTHESIS.items():
-        cells = [fmt_interval(m, strategy_interval(rows, s, m, **kwargs)) for s in (base, target)]
-        lines.append(f"| {m} | {expected} | " + " | ".join(cells) + f" | "
-                     f"{fmt_interval(m, paired_difference(rows, target, base, m, **kwargs), signed=True)} |")
+    table = [[m, expected, *(fmt_interval(m, strategy_interval(rows, s, m, **kwargs)) for s in (base, target)),
+              fmt_interval(m, paired_difference(rows, target, base, m, **kwargs), signed=True)]
+             for m, expected in HYPOTHESIS.items()]
     r = time_ratio(rows, target, base, **kwargs)
-    ratio = f"{r['value']:.2f}× [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"
-    return "\n".join(lines + [f"| time relative to {base} | 100 % → 200–300 % | 1× | {ratio} | |"])
+    table.append([f"time relative to {base}", "100 % → 200–300 %", "1×",
+                  f"{r['value']:.2f}× [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", ""])
+    return markdown_table(["measure", "design expects", base, target, f"{target} − {base} (paired)"], table, right=3)
 
 # %% ../nbs/13_compare.ipynb #c0a0001a
 def check_seeds(seeds)->list:

@@ -20,6 +20,7 @@ from pathlib import Path
 from string import Formatter
 
 from .simplexes import Pole, Simplex, as_pole_name, get_simplex, pole_key
+from .tables import markdown_table
 
 # %% ../nbs/02_data_pool.ipynb #10e75600
 def apportion(total:int, # the count to split
@@ -225,8 +226,7 @@ class DataPool(dict):
     def _repr_markdown_(self):
         comp = self.composition()
         rows = sorted({k for c in comp.values() for k in c}, key=_row_key)
-        return "\n".join(["| | " + " | ".join(comp) + " |", "|---" * (len(comp) + 1) + "|"] +
-                         [f"| {r} | " + " | ".join(str(c.get(r, 0)) for c in comp.values()) + " |" for r in rows])
+        return markdown_table(["", *comp], [[r, *(c.get(r, 0) for c in comp.values())] for r in rows])
 
 # %% ../nbs/02_data_pool.ipynb #11faa14e
 def _key(m): return pole_key(m["dimension"], m["name"]) if m["dimension"] and m["name"] else None

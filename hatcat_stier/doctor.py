@@ -22,6 +22,7 @@ from .activations import (
 from .data_pool import pole_pool
 from .reading import candidate_layers, tokenize
 from .simplexes import load_simplexes
+from .tables import markdown_table
 from .use import (
     Direction, SimplexFrame, export_control_vector, llama_cpp_architecture, monitor_generate, read_control_gguf, steer)
 
@@ -50,9 +51,9 @@ class Report:
     where: str = "" # `machine()` when it was made
 
     def __str__(self):
-        rows = [f"| {f.check} | {MARKS[f.ok]} | {f.detail} |" for f in self.findings]
-        return "\n".join([f"**hatcat-stier doctor {self.model}** ({self.seconds:.0f} s; {self.where})", "",
-                          "| check | | result |", "|---|---|---|", *rows])
+        rows = [[f.check, MARKS[f.ok], f.detail] for f in self.findings]
+        return "\n".join([f"**hatcat-stier doctor {self.model}** ({self.seconds:.0f} s)", self.where, "",
+                          markdown_table(["check", "", "result"], rows)])
     _repr_markdown_ = __str__
 
     def ok(self)->bool:
@@ -89,9 +90,9 @@ def check_rows(model, tokenizer, prompts:list)->Finding:
     diff = max(float(np.abs(got[l] - truth[l]).max()) for l in layers)
     scale = max(float(np.abs(truth[l]).max()) for l in layers)
     lengths = [a[0].shape[1] for a in alone]
-    return Finding("rows = output_hidden_states", diff <= 10 * torch.finfo(model.dtype).eps * scale,
-                   f"layers {', '.join(map(str, layers))}, {len(texts)} prompts of {min(lengths)} to {max(lengths)} "
-                   f"tokens in one right-padded batch: max difference {diff:.1e} ({diff / scale:.0e} of the largest)")
+    return Finding("rows", diff <= 10 * torch.finfo(model.dtype).eps * scale,
+                   f"equal output_hidden_states at layers {', '.join(map(str, layers))}, {len(texts)} prompts of "
+                   f"{min(lengths)}–{max(lengths)} tokens: within {diff:.1e} ({diff / scale:.0e} relative)")
 
 # %% ../nbs/17_doctor.ipynb #cd0278e8
 def check_monitor(model, tokenizer, new:int=6)->Finding:
@@ -108,8 +109,8 @@ def check_monitor(model, tokenizer, new:int=6)->Finding:
     diff = max(float(np.abs(reading.logits[k] - truth[k]).max()) for k in lenses)
     scale = max(float(np.abs(t).max()) for t in truth.values())
     return Finding("monitor", diff <= 100 * torch.finfo(model.dtype).eps * scale,
-                   f"{new} generated tokens read at layers {lenses['middle'].layer} and {n}: within {diff:.1e} "
-                   f"({diff / scale:.0e} of the largest log-odds) of a full pass")
+                   f"{new} generated tokens at layers {lenses['middle'].layer} and {n}: within {diff:.1e} "
+                   f"({diff / scale:.0e} relative) of a full pass")
 
 # %% ../nbs/17_doctor.ipynb #6c5f156f
 def check_steering(model, tokenizer)->Finding:
@@ -126,8 +127,8 @@ def check_steering(model, tokenizer)->Finding:
         after = logits()
     moved = [float((x - before).abs().max()) for x in (pushed, held)]
     return Finding("steering", min(moved) > 0 and torch.equal(after, before),
-                   f"next-token logits move by up to {moved[0]:.2g} (a push of {strength:.3g} at layer {layer}) and "
-                   f"{moved[1]:.2g} (a homeostat over layers {layer} and {n}); lifted, "
+                   f"logits move {moved[0]:.2g} (push of {strength:.3g} at layer {layer}), {moved[1]:.2g} "
+                   f"(homeostat at {layer} and {n}); lifted: "
                    f"{'bit-identical' if torch.equal(after, before) else 'NOT restored'}")
 
 # %% ../nbs/17_doctor.ipynb #1e48e750
@@ -154,7 +155,7 @@ def check_speed(model, tokenizer, prompts:list)->list:
     start = time.perf_counter()
     extract_activations(model, tokenizer, prompts, layer_idx=layers)
     seconds = time.perf_counter() - start
-    return [Finding("batching", None, f"token budget {budget} per pass ({why}): {len(prompts)} prompts of "
+    return [Finding("batching", None, f"{budget} tokens per pass ({why}): {len(prompts)} prompts of "
                                       f"{int(np.median(lengths))} tokens (median) in {len(batches)} pass(es)"),
             Finding("speed", None, f"{len(prompts) / seconds:.1f} prompts/s: {len(prompts)} demo prompts at layers "
                                    f"{', '.join(map(str, layers))} in {seconds:.1f} s")]

@@ -28,6 +28,7 @@ from .pipeline import lens_reader
 from .runs import load_pole, pole_dir
 from .simplexes import load_simplexes
 from .storage import read_json, write_atomic, write_json
+from .tables import fmt_cell, markdown_table
 
 # %% ../nbs/15_evaluate.ipynb #7951e3fb
 LEXICONS = {  # the PyPI package that ships each lexicon, the version the mapping was declared for, the file, its field
@@ -335,21 +336,18 @@ def transfer(run_dir, # a run folder (see `pipeline`); a comparison folder: `tra
     return result
 
 # %% ../nbs/15_evaluate.ipynb #9645b61a
-def _fmt(x, spec=".3f")->str: return "–" if x is None else format(x, spec)
-
 def transfer_table(result:dict, # a `transfer` result
                   )->str:
     "The transfer result as a markdown table: one row per set and lens."
-    lines = ["| set | lens | concept side | words (concept / opposite) | AUROC [95 %] | fires on concept "
-             "| fires on opposite |", "|---|---|---|---:|---:|---:|---:|"]
-    for name, s in result["sets"].items():
-        for l in s["lenses"]:
-            ci = f" [{_fmt(l['auroc_ci'][0])}, {_fmt(l['auroc_ci'][1])}]" if l["auroc_ci"] else ""
-            lines.append(f"| {name} | {l['dimension']}/{l['pole']} | {l['concept']} | {l['n_concept']} / "
-                         f"{l['n_opposite']} | {_fmt(l['auroc'])}{ci} | {_fmt(l['fire_concept'], '.1%')} | "
-                         f"{_fmt(l['fire_opposite'], '.1%')} |")
-        lines += [f"| {name} | {m} | – | – | not in this run | – | – |" for m in s["not_in_run"]]
-    return "\n".join(lines)
+    def row(name, l):
+        ci = f" [{fmt_cell(l['auroc_ci'][0])}, {fmt_cell(l['auroc_ci'][1])}]" if l["auroc_ci"] else ""
+        return [name, f"{l['dimension']}/{l['pole']}", l["concept"], f"{l['n_concept']} / {l['n_opposite']}",
+                fmt_cell(l["auroc"]) + ci, fmt_cell(l["fire_concept"], ".1%"), fmt_cell(l["fire_opposite"], ".1%")]
+    rows = [r for name, s in result["sets"].items()
+            for r in [row(name, l) for l in s["lenses"]] + [[name, m, "–", "–", "not in this run", "–", "–"]
+                                                             for m in s["not_in_run"]]]
+    return markdown_table(["set", "lens", "concept side", "words (concept / opposite)", "AUROC [95 %]",
+                           "fires on concept", "fires on opposite"], rows, right=4)
 
 # %% ../nbs/15_evaluate.ipynb #e17ff06a
 def transfer_note(result:dict)->str:

@@ -20,6 +20,7 @@ from .options import RUN_FACTS, RunOptions, options_from, saved_config
 from .schedule import TIER_NAMES, Tier, tier_score
 from .simplexes import POLE_NAMES, Simplex, load_simplexes, slug
 from .storage import read_json, write_json
+from .tables import fmt_cell, markdown_table
 from .trainer import tier_label
 
 # %% ../nbs/09_runs.ipynb #25670b9c
@@ -161,25 +162,22 @@ STAT_LABELS = {"lenses": "lenses", "a_tier_rate": "A-tier rate (tier at graduati
                "distinct_rows": "distinct training rows needed", "train_seconds": "train wall time (s)",
                "retrained": "lenses replaced by retrain-failed"}
 
-def _fmt(key, v):
-    if v is None: return "–"
-    if key.endswith("rate"): return f"{v:.1%}"
-    if not isinstance(v, float): return str(v)
-    return f"{v:.1f}" if key == "train_seconds" else f"{v:.3f}"
+def _stat(key, v)->str:
+    "One measure of `strategy_stats` as its column shows it."
+    if key.endswith("rate") and v is not None: return f"{v:.1%}"  # an int 0 too
+    return fmt_cell(v, ".1f" if key == "train_seconds" else ".3f")
 
 def comparison_table(stats:dict, # strategy -> `strategy_stats`
                     )->str:
     "The comparison as a markdown table: one row per measure, one column per strategy."
     names = list(stats)
     base = stats.get("baseline", {}).get("train_seconds")
-    lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(_fmt(k, stats[n].get(k, 0)) for n in names) + " |"
-              for k, label in STAT_LABELS.items()]
-    if base: lines.append("| train time relative to baseline | "
-                          + " | ".join(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names) + " |")
+    rows = [[label, *(_stat(k, stats[n].get(k, 0)) for n in names)] for k, label in STAT_LABELS.items()]
+    if base: rows.append(["train time relative to baseline",
+                          *(f"{stats[n]['train_seconds'] / base:.2f}x" for n in names)])
     for key, label in (("tiers", "tiers"), ("grades", "holdout grades")):
-        counts = (" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names)
-        lines.append(f"| {label} | " + " | ".join(counts) + " |")
+        rows.append([label, *(" ".join(f"{t}:{c}" for t, c in stats[n][key].items() if c) for n in names)])
+    lines = [markdown_table(["measure", *names], rows)]
     mixed = [f"{n} holds {stats[n]['retrained']} lenses made by retrain-failed"
              for n in names if stats[n].get("retrained")]
     if mixed: lines += ["", f"Mixed strategies: {'; '.join(mixed)} (exponential scaling), not by the strategy named."]
@@ -192,12 +190,11 @@ RUN_COLUMNS = ("dimension", "pole", "strategy", "made_by", "tier", "margin", "it
 def _run_cell(row:dict, column:str)->str:
     v = tier_label(row) if column == "tier" else row.get(column)
     if column == "margin" and v is not None: return f"{v:+.3f}"
-    return f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))
+    return fmt_cell(v)
 
 def run_table(rows:list)->str:
     "Summary rows as a markdown table; a tier whose decision noise could have turned says so."
-    return "\n".join(["| " + " | ".join(RUN_COLUMNS) + " |", "|---" * len(RUN_COLUMNS) + "|"]
-                     + ["| " + " | ".join(_run_cell(r, c) for c in RUN_COLUMNS) + " |" for r in rows])
+    return markdown_table(RUN_COLUMNS, [[_run_cell(r, c) for c in RUN_COLUMNS] for r in rows])
 
 def show_run(run_dir)->str:
     "A markdown view of a run (per-lens table and stats) or of a comparison (the comparison table), with its transfer."

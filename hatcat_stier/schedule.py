@@ -11,6 +11,8 @@ __all__ = ['TIER_SPECS', 'TIER_NAMES', 'EXPONENTIAL_TIERS', 'BASELINE_TIERS', 'S
 from dataclasses import dataclass
 from numbers import Integral
 
+from .tables import markdown_table
+
 # %% ../nbs/00_schedule.ipynb #368ef882
 def check_iteration(iteration, name="iteration"):
     "Raise ValueError unless `iteration` is an integer >= 1 (bools and floats are rejected)."
@@ -131,9 +133,8 @@ def check_choice(value, # the value given
 # %% ../nbs/00_schedule.ipynb #11f10762
 def schedule_table(iterations:int=64)->str:
     "A markdown table of samples and tier in force per iteration, baseline vs exponential."
-    rows = ["| iteration | baseline samples | baseline tier | exponential samples | exponential tier |",
-            "|---|---|---|---|---|"]
-    for i in range(1, check_iteration(iterations, "iterations") + 1):
-        base = (baseline_samples(i), BASELINE_TIERS(i)) if i <= 50 else ("–", "–")
-        rows.append(f"| {i} | {base[0]} | {base[1]} | {exponential_samples(i)} | {EXPONENTIAL_TIERS(i)} |")
-    return "\n".join(rows)
+    base = lambda i: (baseline_samples(i), BASELINE_TIERS(i)) if i <= 50 else ("–", "–")
+    rows = [(i, *base(i), exponential_samples(i), EXPONENTIAL_TIERS(i))
+            for i in range(1, check_iteration(iterations, "iterations") + 1)]
+    return markdown_table(["iteration", "baseline samples", "baseline tier", "exponential samples",
+                           "exponential tier"], rows)

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from .fits import FitMemo, fit_key
+from .tables import fmt_cell, markdown_table
 from .lenses import (
     CV_FOLDS, LENS_CANDIDATES, LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels,
     classification_metrics, f1_flip_range, quality_report, select_lens)
@@ -412,12 +413,8 @@ def history_table(result:dict, # an activation result (or anything with a "histo
                   columns:tuple=HISTORY_COLUMNS, # history keys to show
                  )->str:
     "The history as a markdown table; floats to 3 decimals, capped draws marked with '*'."
-    def cell(h, c):
-        v = h[c]
-        if c == "samples" and h.get("capped"): return f"{v}*"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
-    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join(rows + ["| " + " | ".join(cell(h, c) for c in columns) + " |" for h in result["history"]])
+    capped = lambda h, c: f"{h[c]}*" if c == "samples" and h.get("capped") else fmt_cell(h[c])
+    return markdown_table(columns, [[capped(h, c) for c in columns] for h in result["history"]])
 
 # %% ../nbs/06_trainer.ipynb #e4c4a222
 ACCEPTABLE_TIERS = ("A", "B+", "B")
