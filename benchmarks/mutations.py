@@ -2,11 +2,12 @@
 
     python benchmarks/mutations.py [name ...]     # or: make mutations (all; named ones: mutations_selected.md)
 
-A mutation is (name, file under hatcat_stier/, exact old snippet, replacement, notebooks to test). The snippet is
-replaced in the module and in the notebook it is exported from (notebook tests run the notebook's own cells), and
-a snippet that is not found exactly once fails the script: the list must follow the code. Each mutation is tested
-with `nbdev_test` (no slow flag) on its notebooks and `pytest tests/test_trust.py`; two at a time. Writes
-benchmarks/mutations.md. An unmutated copy is tested first: a failure there would make every mutation "caught".
+A mutation is (name, file under hatcat_stier/, exact old snippet, replacement, notebooks or test files to run).
+The snippet is replaced in the module and in the notebook it is exported from (notebook tests run the notebook's own
+cells), and a snippet that is not found exactly once fails the script: the list must follow the code. Each mutation
+is tested with `nbdev_test` (no slow flag) on its notebooks, pytest on its test files, and `pytest
+tests/test_trust.py`; two at a time. Writes benchmarks/mutations.md. An unmutated copy is tested first: a failure
+there would make every mutation "caught".
 """
 import json, os, re, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
@@ -127,7 +128,28 @@ AFTER_MERGE = [  # intervals, lens choice and material partitions
      "return {split: dict(material) for split in SPLITS}", ["02_data_pool"]),
 ]
 
-SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat16 is asked for
+ARCHITECTURES = [  # every model a researcher brings: one layout finder, exact rows, refusals before work
+    ("the GPT-2 family's blocks are not looked for", "activations.py",
+     '"model.decoder.layers", "transformer.h",', '"model.decoder.layers",', ["tests/test_architectures.py"]),
+    ("Mamba's hidden states read as its own tuple numbers them", "activations.py",
+     'SHIFTED_HIDDEN_STATES = ("mamba", "falcon_mamba")', "SHIFTED_HIDDEN_STATES = ()",
+     ["tests/test_architectures.py"]),
+    ("a batch padded on the left", "activations.py",
+     "input_ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(i) for i in ids], batch_first=True, "
+     "padding_value=pad_id)",
+     "input_ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(i) for i in ids], batch_first=True, "
+     "padding_value=pad_id, padding_side='left')", ["tests/test_architectures.py"]),
+    ("extraction runs the whole model", "activations.py", "        if layer == deepest: raise _Reached",
+     "        pass", ["04_activations"]),
+    ("GGUF export for an architecture llama.cpp cannot steer", "use.py",
+     "    if model_type in LLAMA_CPP_ARCHITECTURES: return LLAMA_CPP_ARCHITECTURES[model_type]",
+     "    return LLAMA_CPP_ARCHITECTURES.get(model_type, model_type)", ["tests/test_architectures.py"]),
+    ("a long prompt ignores the token budget", "activations.py",
+     "fits = token_budget // max(1, lengths[order[start]]) if token_budget else len(order)",
+     "fits = len(order)", ["04_activations"]),
+]
+
+SPEED = [  # each fit once, a warm run without the model, bfloat16 where the CPU computes in it
     ("the fit memo keys a draw by its size, not its rows", "trainer.py",
      "return self.fit_memo(fit_key(X, y, entries, scale, settings), make)",
      "return self.fit_memo(fit_key(len(y), settings), make)", ["06_trainer"]),
@@ -143,9 +165,9 @@ SPEED = [  # each fit once, a warm run without the model, float32 unless bfloat1
      ["11_source"]),
     ("the model's identity is never remembered", "source.py",
      "if fingerprint: self.cache.remember(fingerprint, facts)", "pass", ["11_source"]),
-    ("the CPU default takes bfloat16 where it has bf16 units", "activations.py",
-     '        return torch.float32, ("the CPU has bfloat16 units,',
-     '        return torch.bfloat16, ("the CPU has bfloat16 units,', ["04_activations"]),
+    ("the CPU default stays float32 where it has bf16 units", "activations.py",
+     '        return torch.bfloat16, ("the CPU has bfloat16 units,',
+     '        return torch.float32, ("the CPU has bfloat16 units,', ["04_activations"]),
     ("a comparison re-prices a row on every call", "compare.py",
      'return saved if saved and saved.get("identity") == source.identity() else None', "return None",
      ["13_compare"]),
@@ -234,9 +256,10 @@ def apply(repo:Path, file:str, old:str, new:str):
 def run_tests(repo:Path, notebooks:list)->tuple:
     "(passed, the failing commands) of the fast tests in `repo`."
     env = {**os.environ, "PYTHONPATH": str(repo)}
-    commands = {f"nbs/{nb}.ipynb": [str(BIN / "nbdev_test"), "--path", f"nbs/{nb}.ipynb"] for nb in notebooks}
-    commands[" ".join(FAST_PYTEST)] = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                       *FAST_PYTEST]
+    pytest = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    commands = {name: pytest + [name] if name.endswith(".py") else
+                [str(BIN / "nbdev_test"), "--path", f"nbs/{name}.ipynb"] for name in notebooks}
+    commands[" ".join(FAST_PYTEST)] = pytest + FAST_PYTEST
     failed = [name for name, c in commands.items()
               if subprocess.run(c, cwd=repo, env=env, capture_output=True, timeout=900).returncode != 0]
     return not failed, failed
@@ -265,6 +288,7 @@ def main(names:list):
               "Stable decisions: lens choice and tier margins": chosen(STABILITY),
               "The house: one set of options, explicit executors, a run's own cache": chosen(HOUSE),
               "Speed: each fit once, a warm run without the model, the CPU's dtype": chosen(SPEED),
+              "Every model a researcher brings: layouts, exact rows, refusals": chosen(ARCHITECTURES),
               "Readings: from extraction to the monitor": chosen(READING),
               "Transfer: public lexicon words, never seen, the declared sides": chosen(TRANSFER),
               "Scale: memory bounded per pole, the model only where the executor runs it": chosen(SCALE)}
