@@ -9,6 +9,7 @@ __all__ = ['NEGATIVE_GROUPS', 'gaussian_pool', 'HashedWords', 'word_tokenizer']
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from .data_pool import SPLITS
 from .executors import LocalExecutor
 
 # %% ../nbs/90_testing.ipynb #293c3b3b
@@ -26,7 +27,7 @@ def gaussian_pool(distance:float, # distance between the two class means, in noi
     shift = np.eye(dim)[0] if one_feature else rng.normal(size=dim)
     shift *= distance / np.linalg.norm(shift)
     pool = {}
-    for split, n in zip(("train", "test", "holdout"), sizes):
+    for split, n in zip(SPLITS, sizes):
         y = (np.arange(n) < round(n * positive_fraction)).astype(int)
         pool[f"{split}_activations"] = (rng.normal(size=(n, dim)) + np.outer(y, shift)).astype(np.float32)
         pool[f"{split}_labels"] = y.tolist()
