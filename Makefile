@@ -28,11 +28,7 @@ install: $(STAMP)
 browser:
 	test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# nbdev wraps a module's __all__ at 120 characters and then writes `__all__ = ` before it; exported through this, those
-# lines stay within 120 like every other line of the package
-EXPORT := $(BIN)/python -c "import textwrap, nbdev.maker; \
-	nbdev.maker.TextWrapper = lambda **kw: textwrap.TextWrapper(**{**kw, 'width': 110}); \
-	from nbdev.doclinks import nbdev_export; nbdev_export()"
+EXPORT := $(BIN)/nbdev_export
 
 export: install
 	$(EXPORT)
@@ -47,10 +43,10 @@ check-export: install
 check-notebooks: install
 	$(BIN)/python .ci/check_notebooks.py nbs
 
-# lines a reader takes in at once: the package, the benchmarks and the tests (nbdev's own index of names aside)
+# lines a reader takes in at once: the notebooks' code (the package is exported from it; nbdev wraps each module's
+# generated __all__ itself, up to 130 characters), the benchmarks and the tests
 lint: install
-	$(BIN)/ruff check --select E501 --line-length 120 --extend-exclude hatcat_stier/_modidx.py \
-		hatcat_stier benchmarks tests
+	$(BIN)/ruff check --select E501 --line-length 120 nbs benchmarks tests
 
 clean-notebooks: install
 	$(BIN)/nbdev_clean

@@ -4,14 +4,13 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL_PACKAGE', 'GEMMA_PACKAGE', 'EMBEDDED_MODELS', 'BLOCK_PATHS', 'SHIFTED_HIDDEN_STATES',
-           'CPU_TOKEN_BUDGET', 'default_model_file', 'sha256_file', 'assemble_file', 'models_dir',
-           'gemma_model_file', 'cpu_has_bf16', 'dtype_choice', 'resolve_device_dtype', 'ensure_pad_token',
-           'model_source', 'load_tokenizer', 'weights_bytes', 'placement', 'load_model', 'model_id',
-           'weight_files', 'source_fingerprint', 'check_prompts', 'max_tokens', 'check_pooling', 'pool',
-           'span_mask', 'num_layers', 'check_layers', 'Layout', 'model_layout', 'hidden_states_at',
-           'reference_hidden_states', 'pad_batch', 'token_batches', 'gpu_token_budget',
-           'default_token_budget', 'extract_readings', 'extract_activations', 'as_user_turn', 'prompt_key',
-           'shard_rows', 'read_shard', 'KeyIndex', 'ShardStore', 'cache_key', 'ActivationCache',
+           'CPU_TOKEN_BUDGET', 'default_model_file', 'sha256_file', 'assemble_file', 'models_dir', 'gemma_model_file',
+           'cpu_has_bf16', 'dtype_choice', 'resolve_device_dtype', 'ensure_pad_token', 'model_source', 'load_tokenizer',
+           'weights_bytes', 'placement', 'load_model', 'model_id', 'weight_files', 'source_fingerprint',
+           'check_prompts', 'max_tokens', 'check_pooling', 'pool', 'span_mask', 'num_layers', 'check_layers', 'Layout',
+           'model_layout', 'hidden_states_at', 'reference_hidden_states', 'pad_batch', 'token_batches',
+           'gpu_token_budget', 'default_token_budget', 'extract_readings', 'extract_activations', 'as_user_turn',
+           'prompt_key', 'shard_rows', 'read_shard', 'KeyIndex', 'ShardStore', 'cache_key', 'ActivationCache',
            'ForwardCounter']
 
 # %% ../nbs/04_activations.ipynb #482408df

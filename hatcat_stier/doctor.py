@@ -91,7 +91,7 @@ def check_rows(model, tokenizer, prompts:list)->Finding:
     scale = max(float(np.abs(truth[l]).max()) for l in layers)
     lengths = [a[0].shape[1] for a in alone]
     return Finding("rows", diff <= 10 * torch.finfo(model.dtype).eps * scale,
-                   f"equal output_hidden_states at layers {', '.join(map(str, layers))}, {len(texts)} prompts of "
+                   f"= output_hidden_states at layers {', '.join(map(str, layers))}, {len(texts)} prompts of "
                    f"{min(lengths)}–{max(lengths)} tokens: within {diff:.1e} ({diff / scale:.0e} relative)")
 
 # %% ../nbs/17_doctor.ipynb #cd0278e8
@@ -127,7 +127,7 @@ def check_steering(model, tokenizer)->Finding:
         after = logits()
     moved = [float((x - before).abs().max()) for x in (pushed, held)]
     return Finding("steering", min(moved) > 0 and torch.equal(after, before),
-                   f"logits move {moved[0]:.2g} (push of {strength:.3g} at layer {layer}), {moved[1]:.2g} "
+                   f"logits move {moved[0]:.2g} (push {strength:.3g} at layer {layer}), {moved[1]:.2g} "
                    f"(homeostat at {layer} and {n}); lifted: "
                    f"{'bit-identical' if torch.equal(after, before) else 'NOT restored'}")
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['POOLINGS', 'READING_TEMPLATE', 'DEFAULT_LAYER', 'LAYER_READINGS', 'READINGS', 'DEFAULT_READING', 'tokenize',
-           'check_reading', 'reading_tag', 'reading_ids', 'candidate_layers', 'check_run_reading',
-           'run_reading', 'layers_read', 'combine_layers', 'lens_reading']
+           'check_reading', 'reading_tag', 'reading_ids', 'candidate_layers', 'check_run_reading', 'run_reading',
+           'layers_read', 'combine_layers', 'lens_reading']
 
 # %% ../nbs/03_reading.ipynb #03ead004
 import hashlib, re, warnings

@@ -4,8 +4,7 @@
 
 # %% auto #0
 __all__ = ['POLE_NAMES', 'POLE_TYPES', 'as_pole_name', 'Pole', 'slug', 'Simplex', 'pole_key', 'bundled_simplexes_path',
-           'simplexes_from_records', 'load_simplexes', 'get_simplex', 'named_entries',
-           'with_experiential_prompts']
+           'simplexes_from_records', 'load_simplexes', 'get_simplex', 'named_entries', 'with_experiential_prompts']
 
 # %% ../nbs/01_simplexes.ipynb #c71984f9
 import json

@@ -7,8 +7,8 @@ __all__ = ['POLE_COLOURS', 'LLAMA_CPP_ARCHITECTURES', 'NO_CONTROL_VECTORS', 'lin
            'lens_direction', 'load_lenses', 'SimplexFrame', 'token_reading', 'lens_layers', 'read_states',
            'lens_logits', 'TokenScores', 'monitor', 'record_states', 'monitor_generate', 'token_logits',
            'token_calibration', 'training_prompts', 'show_tokens', 'plot_simplex', 'steering_blocks',
-           'steering_vectors', 'homeostatic_gap', 'steer', 'gguf_layer', 'llama_cpp_architecture',
-           'write_control_gguf', 'read_control_gguf', 'export_control_vector']
+           'steering_vectors', 'homeostatic_gap', 'steer', 'gguf_layer', 'llama_cpp_architecture', 'write_control_gguf',
+           'read_control_gguf', 'export_control_vector']
 
 # %% ../nbs/14_use.ipynb #4655f5d5
 import html
