@@ -92,7 +92,8 @@ def main():
     for s in STRATEGIES:
         for m in MEASURES:
             per_seed = [interval(diff(seed, s, m)) for seed in done]
-            rows.append([s, m.replace("_", " "), *per_seed, interval(np.mean([diff(k, s, m) for k in done], 0))])
+            together = interval(np.mean([diff(k, s, m) for k in done], 0))
+            rows.append([s, m.replace("_", " ").replace("f1", "F1"), *per_seed, together])
     header = ["strategy", "measure", *(f"seed {k}" for k in done), "seeds together"]
     text = (f"## The Brier rule against best out-of-fold F1, by seed ({len(simplexes) * 3} poles, falloff)\n\n"
             + markdown_table(header, rows, right=len(done) + 1)
