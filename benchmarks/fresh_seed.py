@@ -36,9 +36,10 @@ from hatcat_stier.runs import load_run
 from hatcat_stier.simplexes import POLE_NAMES
 from hatcat_stier.source import ModelActivations
 from hatcat_stier.tables import markdown_table
+from stability import STRATEGIES, interval  # this script's neighbour
 
 HERE = Path(__file__).resolve().parent
-STRATEGIES, RULES = ("baseline", "exponential"), ("best out-of-fold F1", "Brier, one-standard-error")
+RULES = ("best out-of-fold F1", "Brier, one-standard-error")
 MEASURES = ("holdout_f1", "holdout_calibration")
 _brier_scores = lenses._cv_scores
 
@@ -62,10 +63,6 @@ def seed_jobs(seed:int, simplexes, config)->list:
     index, rows = pools_activations(pools, ModelActivations(replace(config, seed=seed)))
     return [(r, s, n, pool_arrays(p, index, rows), seed) for r in RULES for s in STRATEGIES
             for n, p in zip(names, pools)]
-
-def interval(values)->str:
-    p = pole_interval(values)
-    return f"{p['value']:+.4f} [{p['ci'][0]:+.4f}, {p['ci'][1]:+.4f}]"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,8 +88,8 @@ def main():
     rows = []
     for s in STRATEGIES:
         for m in MEASURES:
-            per_seed = [interval(diff(seed, s, m)) for seed in done]
-            together = interval(np.mean([diff(k, s, m) for k in done], 0))
+            per_seed = [interval(pole_interval(diff(seed, s, m))) for seed in done]
+            together = interval(pole_interval(np.mean([diff(k, s, m) for k in done], 0)))
             rows.append([s, m.replace("_", " ").replace("f1", "F1"), *per_seed, together])
     header = ["strategy", "measure", *(f"seed {k}" for k in done), "seeds together"]
     text = (f"## The Brier rule against best out-of-fold F1, by seed ({len(simplexes) * 3} poles, falloff)\n\n"

@@ -27,22 +27,19 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, installed or not
 from hatcat_stier.compare import pole_interval
 from hatcat_stier.data_pool import pole_pool
-from hatcat_stier.lenses import LENS_CANDIDATES, Lens, _cv_probs, cluster_se, grouped_folds, one_se_choice
+from hatcat_stier.lenses import LENS_CANDIDATES, Lens, _cv_probs, classification_metrics, grouped_folds, one_se_choice
 from hatcat_stier.pipeline import pools_activations
 from hatcat_stier.runs import load_run
 from hatcat_stier.simplexes import POLE_NAMES
 from hatcat_stier.source import ModelActivations
 from hatcat_stier.tables import markdown_table
 from hatcat_stier.trainer import stratified_order
+from stability import STRATEGIES, interval, relative  # this script's neighbour: the same changed rows
 
 HERE = Path(__file__).resolve().parent
-STRATEGIES = ("baseline", "exponential")
 BEFORE, NOW = "best out-of-fold F1 (before)", "Brier, one-SE (now)"
 
-def _f1(p, y):
-    pred = p >= 0.5
-    tp = (pred & (y == 1)).sum()
-    return 2 * tp / (pred.sum() + (y == 1).sum()) if tp else 0.0
+def _f1(p, y): return classification_metrics(y, p)["f1"]
 
 def _smooth_f1(p, y): return 2 * (p * y).sum() / (p.sum() + y.sum())
 
@@ -69,10 +66,6 @@ def rule_lenses(X, y, entries, scale, seed=0)->dict:
     fits = [Lens(seed=seed, **c).fit(X, y, scale) for c in LENS_CANDIDATES]
     picks = {r: choose(probs[:, seen], y[seen], np.asarray(entries)[seen]) for r, choose in CHOOSERS.items()}
     return {**{r: (i, fits[i]) for r, i in picks.items()}, RULES[-1]: ("mean", _mean_lens(fits))}
-
-def relative(X, scale, seed):
-    rng = np.random.default_rng(seed)
-    return X * (1 + scale * rng.standard_normal(X.shape, np.float32))
 
 def study(job)->dict:
     "One (strategy, pole): each rule's nested-CV predictions, and its choices on the draw unchanged and changed."
@@ -115,7 +108,7 @@ def main():
             diff = {m: pole_interval([d[m][r] - d[m][BEFORE] for d in res]) for m in ("f1", "auroc")}
             changed = [sum(d["choices"][k][r] != d["choices"][0][r] for d in res) for k in (1, 2)]
             table.append([s, r, f"{np.mean([d['f1'][r] for d in res]):.4f}",
-                          *(f"{v['value']:+.4f} [{v['ci'][0]:+.4f}, {v['ci'][1]:+.4f}]" for v in diff.values()),
+                          *map(interval, diff.values()),
                           f"{changed[0]}, {changed[1]}"])
     header = ["strategy", "rule", "nested F1", "F1 against the rule before", "AUROC against the rule before",
               "choices changed (two changed copies)"]
