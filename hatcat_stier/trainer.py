@@ -20,8 +20,8 @@ from sklearn.pipeline import make_pipeline
 from .fits import FitMemo, fit_key
 from .tables import fmt_cell, markdown_table
 from .lenses import (
-    CV_FOLDS, LENS_CANDIDATES, LENS_KINDS, Lens, calibration_score, check_activations, check_groups, check_labels,
-    classification_metrics, f1_flip_range, quality_report, select_lens)
+    CV_FOLDS, LENS_CANDIDATES, LENS_KINDS, TRAINED_PRIORS, Lens, calibration_score, check_activations, check_groups,
+    check_labels, classification_metrics, f1_flip_range, quality_report, select_lens)
 from .schedule import (
     BASELINE_TIERS, EXPONENTIAL_TIERS, STRICT_TIERS, Tier, baseline_samples, check_iteration, exponential_samples)
 
@@ -275,7 +275,7 @@ def _make_lens(self:DualAdaptiveTrainer, X, y, entries, scale):
         lens, choice = select_lens(X, y, entries, scale, seed=self.seed)
         return lens, choice["chosen"]
     params = {"kind": self.lens_kind} | ({} if self.lens_kind == "lda" else {"C": self.lens_C})
-    return Lens(seed=self.seed, **params).fit(X, y, scale), params
+    return Lens(seed=self.seed, priors=TRAINED_PRIORS, **params).fit(X, y, scale), params
 
 @patch
 def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
@@ -284,7 +284,7 @@ def _fit_lens(self:DualAdaptiveTrainer, X, y, entries, pool):
     make = lambda: self._make_lens(X, y, entries, scale)
     if self.fit_memo is None: return make()
     settings = {"kind": self.lens_kind, "C": self.lens_C, "seed": self.seed, "candidates": LENS_CANDIDATES,
-                "folds": CV_FOLDS}
+                "folds": CV_FOLDS, "priors": TRAINED_PRIORS}
     return self.fit_memo(fit_key(X, y, entries, scale, settings), make)
 
 @patch
