@@ -176,10 +176,12 @@ def fit(self:Lens, X, # activations (rows, features)
     shift = self._prior_shift(y)
     for attr in ("direction_", "bias_"): self.__dict__.pop(attr, None)
     scaler = _scaler(X, scale_rows)
-    if self.kind == "lda": weights, biases = _shrinkage_lda(scaler.transform(X), y)
+    Z = scaler.transform(X)
+    if self.kind == "lda": weights, biases = _shrinkage_lda(Z, y)
     else:
-        est = self._estimator().fit(scaler.transform(X), y)
-        weights, biases = ([est.coef_.T], [est.intercept_]) if self.kind == "logistic" else (est.coefs_, est.intercepts_)
+        est = self._estimator().fit(Z, y)
+        linear = self.kind == "logistic"
+        weights, biases = ([est.coef_.T], [est.intercept_]) if linear else (est.coefs_, est.intercepts_)
     weights, biases = _fold_scaler(scaler, weights, biases)
     return self._set_layers(weights, [*biases[:-1], biases[-1] - shift])
 
