@@ -23,6 +23,9 @@ If it meets it, it is built, trained through the adaptive loop and measured once
 (stability.py, fresh_seed.py); it is kept only if the stability bars hold and, seeds together, the lower ends of
 both strategies' holdout F1 and calibration intervals against the best-F1 rule are above -0.01.
 
+lens_rules.md keeps the run that decided, on the Brier rule's final draws. stability.json now holds the draws of
+the rule kept, so a rerun studies those: the figures move (see benchmarks/RESULTS.md), the verdict does not.
+
     .venv/bin/python benchmarks/lens_rules.py [--run runs/demo/falloff] [--workers 2]
 """
 import argparse, json, os, sys, time
@@ -67,10 +70,6 @@ def _mean_lens(lenses):
     weights, biases = (np.mean([getattr(l, a)[0] for l in lenses], 0) for a in ("weights_", "biases_"))
     return Lens()._set_layers([weights], [biases])
 
-def _equal_priors(lens, y):
-    "`lens` with its bias moved so that the classes of `y` count equally at probability 0.5."
-    return Lens()._set_layers([lens.weights_[0]], [lens.biases_[0] - np.log(y.mean() / (1 - y.mean()))])
-
 def rule_lenses(X, y, entries, scale, seed=0)->dict:
     "rule -> (choice, fitted lens) on (X, y), choosing as `select_lens` does."
     folds = grouped_folds(y, entries, seed=seed)
@@ -79,7 +78,7 @@ def rule_lenses(X, y, entries, scale, seed=0)->dict:
     fits = [Lens(seed=seed, **c).fit(X, y, scale) for c in LENS_CANDIDATES]
     picks = {r: choose(probs[:, seen], y[seen], np.asarray(entries)[seen]) for r, choose in CHOOSERS.items()}
     return {**{r: (i, fits[i]) for r, i in picks.items()}, "mean of the four lenses": ("mean", _mean_lens(fits)),
-            EQUAL: (picks[NOW], _equal_priors(fits[picks[NOW]], y))}
+            EQUAL: (picks[NOW], Lens(seed=seed, priors="equal", **LENS_CANDIDATES[picks[NOW]]).fit(X, y, scale))}
 
 def study(job)->dict:
     "One (strategy, pole): each rule's nested-CV predictions, and its choices on the draw unchanged and changed."

@@ -57,7 +57,7 @@ STABILITY = [  # decisions that do not hang on a rounding
      'return scores, max(range(len(scores)), key=lambda i: (scores[i]["f1"], scores[i]["auroc"], -i))',
      ["05_lenses"]),
     ("a lens's 0.5 leans to the pool's share of positives again", "lenses.py",
-     "return float(np.log(y.mean() / (1 - y.mean()))) if self.priors == \"equal\" else 0.0", "return 0.0",
+     "return _prior_log_odds(y) if self.priors == \"equal\" else 0.0", "return 0.0",
      ["05_lenses"]),
     ("select_lens returns its lens at the rows' priors", "lenses.py",
      "lens = Lens(seed=seed, priors=priors, **params)", "lens = Lens(seed=seed, **params)", ["05_lenses"]),

@@ -91,6 +91,8 @@ def _fold_scaler(scaler, weights, biases):
 
 def _sigmoid(z): return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
+def _prior_log_odds(y)->float: return float(np.log(y.mean() / (1 - y.mean())))  # log(positives / negatives)
+
 def _ledoit_wolf(Z, G):
     "Ledoit-Wolf shrinkage of the covariance of centred rows `Z` toward mu * I, from their Gram matrix G = Z Z'."
     n, p = Z.shape
@@ -114,7 +116,7 @@ def _shrinkage_lda(X, y):
     v = (means[1] - means[0]) / s
     w = (v - r * Z.T @ np.linalg.solve(np.eye(len(Z)) + r * G, Z @ v)) / a  # Woodbury: a rows x rows solve
     coef = w / s
-    return [coef[:, None]], [np.array([np.log(y.mean() / (1 - y.mean())) - coef @ means.mean(0)])]
+    return [coef[:, None]], [np.array([_prior_log_odds(y) - coef @ means.mean(0)])]
 
 # %% ../nbs/05_lenses.ipynb #2ea22a49
 LENS_KINDS, LENS_PRIORS = ("logistic", "lda", "mlp"), ("data", "equal")
@@ -144,7 +146,7 @@ class Lens(ClassifierMixin, BaseEstimator):
         "What `priors` takes from the fitted log-odds: the rows' own prior log-odds for 'equal', else nothing."
         if self.priors not in LENS_PRIORS:
             raise ValueError(f"Lens priors must be one of {', '.join(LENS_PRIORS)}, got {self.priors!r}")
-        return float(np.log(y.mean() / (1 - y.mean()))) if self.priors == "equal" else 0.0
+        return _prior_log_odds(y) if self.priors == "equal" else 0.0
 
 # %% ../nbs/05_lenses.ipynb #1b3293bf
 @patch
